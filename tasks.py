@@ -1,0 +1,130 @@
+"""torch2tf's command line: thin invoke tasks over the torch2tf core.
+
+    invoke env.lock [--name N] [--check] [--conda]     invoke env.build [--name N | --all]
+    invoke env.list   invoke env.prune   invoke env.run --name N "python -c ..."
+    invoke pipeline --config configs/resnet18.yaml [--target tf1.4] [--fresh]
+    invoke inspect PATH
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+
+from invoke import Collection, Exit, task
+
+from torch2tf import Torch2TFError
+from torch2tf.settings import Settings
+
+
+def _settings(c) -> Settings:
+    return Settings.from_mapping(c.config.get("torch2tf"))
+
+
+def _user_errors(fn):
+    """A Torch2TFError becomes its message and exit code 1, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Torch2TFError as exc:
+            raise Exit(f"torch2tf: {exc}", code=1) from None
+    return wrapper
+
+
+# ---------------------------------------------------------------- env.*
+
+def _spec_names(settings: Settings, name: str | None) -> list[str]:
+    from torch2tf.specs import load_specs
+    specs = load_specs(settings.envs_dir)
+    if name is None:
+        return list(specs)
+    if name not in specs:
+        raise Torch2TFError(f"no environment spec named {name!r}", where=str(settings.envs_dir),
+                            hint=f"known envs: {', '.join(specs)}")
+    return [name]
+
+
+@task(help={"name": "one spec (default: all)", "check": "exit non-zero if a lock no longer matches its spec",
+            "conda": "also lock with conda-lock (needs reachable conda channels)"})
+@_user_errors
+def lock(c, name=None, check=False, conda=False):
+    """Write the hashed lock of each env spec under envs/locks/ (every transitive pin)."""
+    from torch2tf import locks
+    from torch2tf.specs import load_spec
+    settings = _settings(c)
+    stale = []
+    for n in _spec_names(settings, name):
+        spec = load_spec(settings.envs_dir / f"{n}.yml")
+        if check:
+            ok = locks.is_current(spec, settings)
+            print(f"{n:10} {'ok' if ok else 'STALE: run `invoke env.lock --name ' + n + '`'}")
+            if not ok:
+                stale.append(n)
+            continue
+        if conda:
+            print(f"{n:10} conda-lock -> {locks.conda_lock(spec, settings)}")
+            continue
+        t0 = time.time()
+        lk = locks.lock(spec, settings)
+        print(f"{n:10} {len(lk.pins()):3d} pins -> {lk.path.relative_to(settings.root)} ({time.time() - t0:.1f}s)")
+    if stale:
+        raise Exit(f"torch2tf: {len(stale)} lock(s) do not match their spec: {', '.join(stale)}", code=1)
+
+
+@task(help={"name": "one env", "all": "every env in envs/", "fresh": "rebuild even if built"})
+@_user_errors
+def build(c, name=None, all=False, fresh=False):
+    """Build locked envs into the shared store (once; later calls reuse them)."""
+    from torch2tf import envs
+    from torch2tf.specs import load_spec
+    if not name and not all:
+        raise Exit("torch2tf: say which env: --name NAME, or --all", code=2)
+    settings = _settings(c)
+    for n in _spec_names(settings, name):
+        t0 = time.time()
+        env, created = envs.build(load_spec(settings.envs_dir / f"{n}.yml"), settings, fresh=fresh)
+        print(f"{n:10} {'built ' if created else 'reused'} {env.path} ({time.time() - t0:.1f}s)", flush=True)
+
+
+@task(name="list", help={"json": "print JSON rows"})
+@_user_errors
+def list_(c, json_=False):
+    """List envs: name, python, digest, size, state (built / missing / stale)."""
+    from torch2tf import envs
+    rows = envs.status(_settings(c))
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'name':10} {'python':8} {'digest':12} {'size':>8}  state")
+    for r in rows:
+        size = f"{r['size_mb']} MB" if r["size_mb"] is not None else "-"
+        print(f"{r['name']:10} {r['python']:8} {r['digest']:12} {size:>8}  {r['state']}")
+
+
+@task(help={"dry_run": "only say what would go"})
+@_user_errors
+def prune(c, dry_run=False):
+    """Remove built envs that no current spec and lock use."""
+    from torch2tf import envs
+    removed = envs.prune(_settings(c), dry_run=dry_run)
+    for p in removed:
+        print(("would remove " if dry_run else "removed ") + str(p))
+    if not removed:
+        print("nothing to prune")
+
+
+@task(help={"name": "the env", "command": 'e.g. "python -c \'import tensorflow\'"'})
+@_user_errors
+def run(c, name, command):
+    """Run a command inside a built env, for debugging."""
+    from torch2tf import envs
+    code = envs.run_in(name, command, _settings(c))
+    if code:
+        raise Exit(code=code)
+
+
+env_ns = Collection("env", lock, build, list_, prune, run)
+ns = Collection(env_ns)

@@ -1,0 +1,46 @@
+"""The one exception family a user sees: what failed, where, what to do, and the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class Torch2TFError(Exception):
+    """A failure with a cause a user can act on.
+
+    `where` names the stage / env / file, `hint` what to do, `log` the log to read.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None,
+                 log: Path | str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+        self.log = str(log) if log else None
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        if self.where:
+            lines.append(f"  where: {self.where}")
+        if self.hint:
+            lines.append(f"  what to do: {self.hint}")
+        if self.log:
+            lines.append(f"  log: {self.log}")
+        return "\n".join(lines)
+
+
+class ConfigError(Torch2TFError):
+    """A spec, config or matrix file is malformed."""
+
+
+class EnvError(Torch2TFError):
+    """An environment cannot be locked, found or built."""
+
+
+class StageError(Torch2TFError):
+    """A stage program failed inside its environment."""
+
+
+class VerifyError(StageError):
+    """A converted artifact runs but its outputs differ from the reference."""
