@@ -1,0 +1,77 @@
+"""GraphDef helpers shared by the TensorFlow stages (convert, verify, inspect). Python 3.6+."""
+
+import collections
+
+PY_FUNC_OPS = ("PyFunc", "PyFuncStateless", "EagerPyFunc")
+NON_OUTPUT_OPS = ("Const", "NoOp", "Placeholder", "Assert", "VarHandleOp", "VariableV2")
+
+
+def tf_v1(tf):
+    """The TF1 API in any TensorFlow: tf itself on 1.4, tf.compat.v1 where it exists."""
+    compat = getattr(tf, "compat", None)
+    return getattr(compat, "v1", tf) if compat is not None else tf
+
+
+def load(tf, path):
+    gd = tf_v1(tf).GraphDef()
+    with open(path, "rb") as fh:
+        gd.ParseFromString(fh.read())
+    return gd
+
+
+def save(gd, path):
+    with open(path, "wb") as fh:
+        fh.write(gd.SerializeToString())
+
+
+def _split(ref):
+    """'^a' / 'a:1' / 'a' -> (control, node, suffix)."""
+    control = ref.startswith("^")
+    ref = ref[1:] if control else ref
+    node, sep, port = ref.partition(":")
+    return control, node, (sep + port)
+
+
+def rename_node(gd, old, new):
+    """Rename a node and every reference to it."""
+    for node in gd.node:
+        if node.name == old:
+            node.name = new
+        for i, ref in enumerate(node.input):
+            control, name, suffix = _split(ref)
+            if name == old:
+                node.input[i] = ("^" if control else "") + new + suffix
+
+
+def add_identity(gd, name, source_tensor, dtype_enum):
+    """Append `name = Identity(source_tensor)` so the output carries a chosen name."""
+    node = gd.node.add()
+    node.name = name
+    node.op = "Identity"
+    node.input.append(source_tensor)
+    node.attr["T"].type = dtype_enum
+    return node
+
+
+def py_func_nodes(gd):
+    return [n.name for n in gd.node if n.op in PY_FUNC_OPS]
+
+
+def summary(gd):
+    """Inputs (placeholders), outputs (nodes nobody consumes), op histogram, py_func nodes."""
+    consumed = set()
+    for node in gd.node:
+        for ref in node.input:
+            consumed.add(_split(ref)[1])
+    inputs = []
+    for node in gd.node:
+        if node.op == "Placeholder":
+            shape = None
+            if "shape" in node.attr and not node.attr["shape"].shape.unknown_rank:
+                shape = [d.size if d.size >= 0 else None for d in node.attr["shape"].shape.dim]
+            inputs.append({"name": node.name + ":0", "dtype": int(node.attr["dtype"].type), "shape": shape})
+    outputs = [n.name + ":0" for n in gd.node if n.name not in consumed and n.op not in NON_OUTPUT_OPS]
+    ops = collections.Counter(n.op for n in gd.node)
+    return {"format": "graphdef", "inputs": inputs, "outputs": outputs,
+            "ops": dict(sorted(ops.items())), "nodes": len(gd.node),
+            "transposes": ops.get("Transpose", 0), "py_func_nodes": py_func_nodes(gd)}

@@ -1,0 +1,69 @@
+"""adapt: rewrite model.onnx for an older onnx / onnx-tf (IR version, opset, initializers as
+inputs, static batch). Runs in an env whose onnx knows both the source and the target versions.
+"""
+
+import os
+
+import _protocol
+from _protocol import StageFailure
+
+
+def run(request):
+    import onnx
+    from onnx import helper, version_converter
+    params = request["params"]
+    model = onnx.load(request["inputs"]["model"])
+    notes = []
+
+    opset = params.get("opset")
+    current = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset and opset != current:
+        try:
+            model = version_converter.convert_version(model, opset)
+        except Exception as exc:
+            raise StageFailure("converting the model from opset %d to %d failed: %s" % (current, opset, exc),
+                               hint="export at the route's opset instead (opset: %d in the config)" % opset,
+                               kind="OpsetConversionError")
+        notes.append("opset %d -> %d" % (current, opset))
+
+    graph = model.graph
+    if params.get("initializers_as_inputs"):
+        # IR >= 4 lets initializers stay out of graph inputs; onnx <= 1.3 requires them there.
+        present = set(i.name for i in graph.input)
+        added = 0
+        for init in graph.initializer:
+            if init.name not in present:
+                graph.input.extend([helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))])
+                added += 1
+        if added:
+            notes.append("%d initializers added as graph inputs" % added)
+
+    static = params.get("static_shapes") or {}
+    for value in graph.input:
+        if value.name in static:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, static[value.name]):
+                if dim.dim_param:
+                    notes.append("%s: %s -> %d" % (value.name, dim.dim_param, size))
+                    dim.Clear()
+                    dim.dim_value = int(size)
+    if static:
+        for value in graph.output:   # symbolic output dims would stay symbolic: let the converter infer
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param:
+                    dim.Clear()
+        del graph.value_info[:]
+
+    ir = params.get("ir_version")
+    if ir and model.ir_version != ir:
+        notes.append("IR %d -> %d" % (model.ir_version, ir))
+        model.ir_version = ir
+
+    out = os.path.join(request["output_dir"], "model.onnx")
+    onnx.save(model, out)
+    _protocol.log("; ".join(notes) or "no change needed")
+    return {"outputs": {"model": "model.onnx"}, "metrics": {"changes": notes}}
+
+
+if __name__ == "__main__":
+    _protocol.main(run)

@@ -1,0 +1,177 @@
+"""export: PyTorch model -> model.onnx, plus the inputs and PyTorch's outputs as .npy references.
+
+Runs in the torch17 env (Python 3.8, torch 1.7.1); kept 3.6-compatible like every stage.
+"""
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+import _protocol
+from _protocol import StageFailure
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def load_factory(factory, model_file):
+    """'module:callable' or, with model_file given, the callable from that Python file."""
+    module_name, _, attr = factory.rpartition(":")
+    try:
+        if model_file:
+            sys.path.insert(0, os.path.dirname(model_file))   # let the file import its siblings
+            spec = importlib.util.spec_from_file_location("torch2tf_user_model", model_file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise StageFailure("cannot import the model module %r: %s: %s"
+                           % (model_file or module_name, type(exc).__name__, exc),
+                           hint="check model.factory in the config; the module must import in the "
+                                "torch17 env (torch 1.7.1, torchvision 0.8.2)", kind="ModelImportError")
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise StageFailure("%r has no callable %r" % (model_file or module_name, attr),
+                           hint="model.factory is 'module:callable' or 'file.py:callable'",
+                           kind="ModelImportError")
+
+
+def load_weights(model, path, torch):
+    blob = torch.load(path, map_location="cpu")
+    if isinstance(blob, dict):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(blob.get(key), dict):
+                blob = blob[key]
+                break
+    if not isinstance(blob, dict):
+        raise StageFailure("weights file %s holds a %s, not a state_dict" % (path, type(blob).__name__),
+                           hint="save with torch.save(model.state_dict(), path)", kind="WeightsError")
+    state = {}
+    for k, v in blob.items():
+        state[k[len("module."):] if k.startswith("module.") else k] = v   # DataParallel prefix
+    expected = set(model.state_dict().keys())
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise StageFailure("weights %s do not match the model: missing keys %s; unexpected keys %s"
+                           % (path, missing[:20], unexpected[:20]),
+                           hint="check model.factory / model.kwargs match the checkpoint's architecture",
+                           kind="WeightsMismatch")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise StageFailure("weights %s do not fit the model: %s" % (path, exc),
+                           hint="a tensor shape differs: check model.kwargs (e.g. num_classes)",
+                           kind="WeightsMismatch")
+
+
+def make_input(spec, sample_path, rng):
+    shape = [int(d) for d in spec["shape"]]
+    dtype = np.dtype(spec.get("dtype", "float32"))
+    if sample_path:
+        if sample_path.endswith(".npy"):
+            arr = np.load(sample_path)
+        else:
+            arr = load_image(sample_path, shape, spec.get("preprocess") or "imagenet")
+        if list(arr.shape) != shape:
+            raise StageFailure("sample %s has shape %s, the config says %s" % (sample_path, list(arr.shape), shape),
+                               hint="make the sample match inputs[].shape", kind="InputError")
+        return arr.astype(dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.randint(0, 2, size=shape).astype(dtype)
+    return rng.randint(0, 10, size=shape).astype(dtype)
+
+
+def load_image(path, shape, preprocess):
+    from PIL import Image
+    if len(shape) != 4 or shape[1] not in (1, 3):
+        raise StageFailure("an image sample needs an NCHW input shape, got %s" % shape, kind="InputError")
+    img = Image.open(path).convert("RGB" if shape[1] == 3 else "L").resize((shape[3], shape[2]))
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = arr.reshape(shape[2], shape[3], shape[1]).transpose(2, 0, 1)
+    if preprocess == "imagenet":
+        arr = (arr - np.array(IMAGENET_MEAN, np.float32)[:, None, None]) / np.array(IMAGENET_STD, np.float32)[:, None, None]
+    elif preprocess != "unit":
+        raise StageFailure("unknown preprocess %r" % preprocess, hint="use imagenet or unit", kind="InputError")
+    return np.broadcast_to(arr[None], shape).copy()
+
+
+def flatten_outputs(out, torch):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in flatten_outputs(v, torch)]
+    if isinstance(out, (list, tuple)):
+        return [t for v in out for t in flatten_outputs(v, torch)]
+    raise StageFailure("the model returned a %s; only tensors and lists/tuples/dicts of tensors export"
+                       % type(out).__name__, kind="ExportError")
+
+
+def run(request):
+    import torch
+    params = request["params"]
+    inputs = request["inputs"]
+    out_dir = request["output_dir"]
+    torch.manual_seed(params["seed"])
+    rng = np.random.RandomState(params["seed"])
+    build = load_factory(params["factory"], inputs.get("model_file"))
+    try:
+        model = build(**params.get("kwargs", {}))
+    except Exception as exc:
+        raise StageFailure("building the model %s(**%s) failed: %s: %s"
+                           % (params["factory"], params.get("kwargs", {}), type(exc).__name__, exc),
+                           hint="check model.kwargs in the config", kind="ModelImportError")
+    if inputs.get("weights"):
+        load_weights(model, inputs["weights"], torch)
+    model.eval()
+
+    arrays = [make_input(spec, inputs.get("sample." + spec["name"]), rng) for spec in params["inputs"]]
+    tensors = tuple(torch.from_numpy(a) for a in arrays)
+    with torch.no_grad():
+        refs = flatten_outputs(model(*tensors), torch)
+    names = params["outputs"]
+    if len(refs) != len(names):
+        raise StageFailure("the model returns %d output(s) but the config names %d: %s" % (len(refs), len(names), names),
+                           hint="list one name per model output under `outputs:`", kind="ConfigMismatch")
+
+    dynamic = {}
+    for spec in params["inputs"]:
+        if spec.get("dynamic"):
+            dynamic[spec["name"]] = dict((int(k), v) for k, v in spec["dynamic"].items())
+    for name in names:
+        if params.get("dynamic_outputs", {}).get(name):
+            dynamic[name] = dict((int(k), v) for k, v in params["dynamic_outputs"][name].items())
+    onnx_path = os.path.join(out_dir, "model.onnx")
+    try:
+        torch.onnx.export(model, tensors, onnx_path, opset_version=params["opset"],
+                          input_names=[s["name"] for s in params["inputs"]], output_names=names,
+                          dynamic_axes=dynamic or None, do_constant_folding=True,
+                          keep_initializers_as_inputs=params.get("keep_initializers_as_inputs", True))
+    except Exception as exc:
+        msg = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        hint = "try another opset (`--opset`, or opset: in the config); opsets 7-12 are what the TF 1.x routes read"
+        if "step!=1" in str(exc):
+            hint = "strided slicing needs opset >= 10: set opset: 10 or pick a tf1.13+ target"
+        raise StageFailure("torch.onnx.export at opset %s failed: %s" % (params["opset"], msg), hint=hint,
+                           kind="ExportError")
+
+    outputs = {"model": "model.onnx"}
+    for spec, arr in zip(params["inputs"], arrays):
+        np.save(os.path.join(out_dir, "input.%s.npy" % spec["name"]), arr)
+        outputs["input." + spec["name"]] = "input.%s.npy" % spec["name"]
+    for name, ref in zip(names, refs):
+        np.save(os.path.join(out_dir, "ref.%s.npy" % name), ref.numpy())
+        outputs["ref." + name] = "ref.%s.npy" % name
+    _protocol.log("exported %s at opset %d" % (params["factory"], params["opset"]))
+    return {"outputs": outputs, "metrics": {"torch": torch.__version__, "opset": params["opset"]}}
+
+
+if __name__ == "__main__":
+    _protocol.main(run)
