@@ -128,3 +128,38 @@ def run(c, name, command):
 
 env_ns = Collection("env", lock, build, list_, prune, run)
 ns = Collection(env_ns)
+
+
+# ---------------------------------------------------------------- pipeline, inspect
+
+@task(help={"config": "pipeline config (YAML)", "target": "target runtime, overrides the config's",
+            "route": "force a route of the target (see configs/compat.yaml)", "opset": "export opset override",
+            "fresh": "ignore the stage cache"})
+@_user_errors
+def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False):
+    """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
+    from pathlib import Path
+
+    from torch2tf.pipeline import Options, run_pipeline
+    from torch2tf.summary import render
+    report = run_pipeline(Path(config), _settings(c), Options(
+        target=target, route=route, opset=int(opset) if opset else None, fresh=fresh,
+        echo=lambda line: print(line, flush=True)))
+    print(render(report))
+
+
+@task(help={"path": "a .pb or .onnx file", "env": "env to read it in (default: torch17 for .onnx, tf115 for .pb)",
+            "json": "print the JSON"})
+@_user_errors
+def inspect(c, path, env=None, json_=False):
+    """Inputs, outputs, shapes, op histogram and unservable py_func nodes of a graph."""
+    from pathlib import Path
+
+    from torch2tf.inspection import inspect_artifact
+    from torch2tf.summary import render_inspect
+    info = inspect_artifact(Path(path), _settings(c), env)
+    print(json.dumps(info, indent=2) if json_ else render_inspect(info))
+
+
+ns.add_task(pipeline)
+ns.add_task(inspect)

@@ -1,0 +1,49 @@
+"""Known failures of the old stacks: message pattern -> cause and fix (see shared REFERENCE.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Known:
+    error_class: str
+    pattern: str
+    cause: str
+    fix: str
+
+
+CATALOGUE = (
+    Known("IRTooNew", r"ir_version is higher than the checker", "the exporter wrote a newer ONNX IR than "
+          "the converter env's onnx reads", "set adapt.ir_version to what that onnx reads (compat.yaml stacks.max_ir)"),
+    Known("InitializerNotInput", r"in initializer but not in graph input", "IR >= 4 lets initializers stay "
+          "out of graph inputs; onnx <= 1.3 needs them in", "export with keep_initializers_as_inputs=True "
+          "(adapt.initializers_as_inputs: true)"),
+    Known("SymbolicPad", r"float\(\) argument must be .*NoneType", "onnx-tf 1.1.2 cannot compute SAME-style "
+          "padding for a symbolic (dynamic) dim", "make the batch static for this route (adapt.static_shapes) "
+          "or take a newer target"),
+    Known("StridedSlice", r"step!=1 is currently not supported", "strided slicing (e.g. a yolov5 Focus layer) "
+          "does not export below opset 10", "opset >= 10"),
+    Known("Protobuf4", r"Descriptors cannot be created directly", "protobuf >= 4 beside onnx/TF built for "
+          "protobuf 3", "pin protobuf < 3.21 in the env spec and re-lock"),
+    Known("UnpinnedTransitive", r"requires Python '>=3\.\d+'", "an unpinned transitive dependency",
+          "lock every transitive pin (`invoke env.lock`)"),
+    Known("OpTooNew", r"No op named (\w+) in defined operations", "the graph uses an op added after the "
+          "target TensorFlow", "take a route that converts in the target runtime, or downgrade the graph"),
+    Known("AttrTooNew", r"NodeDef mentions attr '(\w+)' not in Op", "the graph carries an attr added after "
+          "the target TensorFlow", "strip attrs the target's OpDef lacks (downgrade), or convert in the target"),
+    Known("PyFunc", r"KeyError: 'pyfunc_\d+'", "onnx-tf <= 1.3 fell back to tf.py_func (e.g. ceil_mode pools); "
+          "such a graph runs only in the converting process", "use a newer opset/onnx-tf route"),
+    Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
+          "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
+    Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)", "torch 1.7 cannot export that op "
+          "at this opset", "raise the opset (opset: in the config) if the target reads it"),
+)
+
+
+def match(text: str) -> Known | None:
+    for known in CATALOGUE:
+        if re.search(known.pattern, text or ""):
+            return known
+    return None

@@ -1,0 +1,98 @@
+"""The compatibility matrix (configs/compat.yaml): stacks, and per target the routes to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch2tf.errors import ConfigError
+from torch2tf.strict import check_keys, load_yaml, typed
+
+TOOLS = {"onnx-tf"}
+
+
+@dataclass(frozen=True)
+class Step:
+    env: str
+    params: dict
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    target: str
+    export: Step          # params: opset
+    adapt: Step | None    # params: ir_version, opset, initializers_as_inputs, static_shapes
+    convert: Step         # params: tool
+    verify_env: str
+
+    @property
+    def opset(self) -> int:
+        return self.export.params["opset"]
+
+
+@dataclass(frozen=True)
+class Compat:
+    path: Path
+    stacks: dict
+    targets: dict[str, tuple[Route, ...]]
+
+    def routes(self, target: str) -> tuple[Route, ...]:
+        if target not in self.targets:
+            raise ConfigError(f"unknown target {target!r}", where=str(self.path),
+                              hint=f"targets: {', '.join(self.targets)}")
+        return self.targets[target]
+
+    def route(self, target: str, name: str) -> Route:
+        for r in self.routes(target):
+            if r.name == name:
+                return r
+        raise ConfigError(f"target {target!r} has no route {name!r}", where=str(self.path),
+                          hint=f"routes: {', '.join(r.name for r in self.routes(target))}")
+
+
+def _step(raw, where: str, stacks: dict, allowed: set[str]) -> Step:
+    check_keys(raw, {"env"} | allowed, where, required={"env"})
+    if raw["env"] not in stacks:
+        raise ConfigError(f"env {raw['env']!r} is not a stack", where=f"{where}.env",
+                          hint=f"stacks: {', '.join(stacks)}")
+    return Step(env=raw["env"], params={k: v for k, v in raw.items() if k != "env"})
+
+
+def load_compat(path: Path) -> Compat:
+    raw = load_yaml(path)
+    where = str(path)
+    check_keys(raw, {"stacks", "targets"}, where, required={"stacks", "targets"})
+    stacks = typed(raw["stacks"], dict, f"{where}: stacks", "stacks")
+    for name, stack in stacks.items():
+        check_keys(stack, {"python", "torch", "tensorflow", "onnx", "onnx_tf", "onnx2tf", "max_ir", "max_opset"},
+                   f"{where}: stacks.{name}", required={"python", "onnx", "max_ir", "max_opset"})
+    targets = {}
+    for target, body in typed(raw["targets"], dict, f"{where}: targets", "targets").items():
+        w = f"{where}: targets.{target}"
+        check_keys(body, {"runtime", "routes"}, w, required={"runtime", "routes"})
+        if body["runtime"] not in stacks:
+            raise ConfigError(f"runtime {body['runtime']!r} is not a stack", where=f"{w}.runtime")
+        routes = []
+        for i, r in enumerate(typed(body["routes"], list, f"{w}.routes", "routes")):
+            rw = f"{w}.routes[{i}]"
+            check_keys(r, {"name", "export", "adapt", "convert"}, rw, required={"name", "export", "convert"})
+            export = _step(r["export"], f"{rw}.export", stacks, {"opset"})
+            typed(export.params.get("opset"), int, f"{rw}.export.opset", "opset")
+            adapt = _step(r["adapt"], f"{rw}.adapt", stacks,
+                          {"ir_version", "opset", "initializers_as_inputs", "static_shapes"}) if r.get("adapt") else None
+            convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool"})
+            if convert.params.get("tool") not in TOOLS:
+                raise ConfigError(f"unknown converter tool {convert.params.get('tool')!r}", where=f"{rw}.convert.tool",
+                                  hint=f"one of {sorted(TOOLS)}")
+            reads = stacks[convert.env]["max_opset"]
+            if export.params["opset"] > reads:
+                raise ConfigError(f"route {r['name']!r} exports opset {export.params['opset']} but "
+                                  f"{convert.env} reads at most {reads}", where=rw)
+            routes.append(Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
+                                verify_env=body["runtime"]))
+        names = [r.name for r in routes]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate route names in {target}: {names}", where=w)
+        targets[target] = tuple(routes)
+    return Compat(path=path, stacks=stacks, targets=targets)

@@ -1,0 +1,230 @@
+"""One model through one route: export -> onnxruntime check -> adapt -> convert -> verify -> inspect,
+then publish artifacts/<name>/ atomically with report.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from torch2tf import atomic
+from torch2tf.compat import Compat, Route, load_compat
+from torch2tf.config import PipelineConfig, load_config
+from torch2tf.errors import StageError, Torch2TFError, VerifyError
+from torch2tf.settings import Settings
+from torch2tf.stagerun import Artifact, StageRun, StageRunner
+
+
+@dataclass
+class Options:
+    target: str | None = None
+    route: str | None = None
+    opset: int | None = None
+    fresh: bool = False
+    artifacts_dir: Path | None = None      # default: <project>/artifacts
+    echo: Callable[[str], None] = print
+
+
+def pick_route(compat: Compat, cfg: PipelineConfig, target: str, forced: str | None) -> tuple[Route, str]:
+    if forced:
+        return compat.route(target, forced), "forced with --route / route: in the config"
+    return compat.routes(target)[0], "first declared route for " + target
+
+
+@dataclass
+class _Run:
+    cfg: PipelineConfig
+    target: str
+    route: Route
+    reason: str
+    runner: StageRunner
+    echo: Callable[[str], None]
+    runs: list[StageRun] = field(default_factory=list)
+    total: int = 6
+
+    def step(self, label: str, stage: str, env: str, inputs: dict, params: dict) -> StageRun:
+        n = len(self.runs) + 1
+        self.echo(f"[{n}/{self.total}] {label:<9} ({env}) ...")
+        run = self.runner.run(stage, env, inputs, params)
+        run.label = label
+        self.runs.append(run)
+        self.echo(f"[{n}/{self.total}] {label:<9} ({env}) {'cached' if run.cached else 'done'} "
+                  f"in {run.seconds:.1f}s")
+        for w in run.warnings:
+            self.echo(f"      warning: {w}")
+        return run
+
+
+def run_pipeline(config_path: Path, settings: Settings, options: Options | None = None) -> dict:
+    """Run the config end to end; returns report.json's content. Raises Torch2TFError on failure."""
+    options = options or Options()
+    cfg = load_config(config_path)
+    target = options.target or cfg.target
+    compat = load_compat(settings.configs_dir / "compat.yaml")
+    route, reason = pick_route(compat, cfg, target, options.route or cfg.route)
+    out_root = options.artifacts_dir or settings.root / "artifacts"
+    echo = options.echo
+    echo(f"torch2tf: {cfg.name} -> {target} via route {route.name} ({reason})")
+    state = _Run(cfg=cfg, target=target, route=route, reason=reason, echo=echo,
+                 runner=StageRunner(settings, fresh=options.fresh))
+    started = time.perf_counter()
+    try:
+        _execute(state, options)
+    except Torch2TFError as exc:
+        report = _report(state, "failed", time.perf_counter() - started, error=exc)
+        _publish_failure(out_root / cfg.name, report, state)
+        raise
+    report = _report(state, "passed", time.perf_counter() - started)
+    report["artifacts"] = _publish(out_root / cfg.name, report, state)
+    return report
+
+
+def _execute(state: _Run, options: Options) -> None:
+    cfg, route = state.cfg, state.route
+    names_in = [i.name for i in cfg.inputs]
+    opset = options.opset or cfg.opset or route.opset
+    export_inputs: dict = {}
+    if cfg.model.model_file:
+        export_inputs["model_file"] = cfg.model.model_file
+    if cfg.model.weights:
+        export_inputs["weights"] = cfg.model.weights
+    for i in cfg.inputs:
+        if i.sample:
+            export_inputs["sample." + i.name] = i.sample
+    factory = cfg.model.factory
+    if cfg.model.model_file:
+        factory = "user_model:" + factory.rpartition(":")[2]
+    export = state.step("export", "export", route.export.env, export_inputs, {
+        "factory": factory, "kwargs": cfg.model.kwargs, "seed": cfg.seed, "opset": opset,
+        "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "dynamic": i.dynamic,
+                    "preprocess": i.preprocess} for i in cfg.inputs],
+        "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True})
+    refs = {k: v for k, v in export.outputs.items() if k.startswith(("input.", "ref."))}
+    verify_params = {"inputs": names_in, "outputs": list(cfg.outputs), "atol": cfg.atol, "rtol": cfg.rtol}
+
+    middle = state.step("onnx-check", "verify", route.export.env, {"artifact": export.outputs["model"], **refs},
+                        {"runtime": "onnxruntime", **verify_params})
+    _require_passed(middle, state, "onnxruntime (the ONNX export itself)",
+                    "the export is already wrong before any TensorFlow: try another opset or check the model")
+
+    model = export.outputs["model"]
+    if route.adapt:
+        params = dict(route.adapt.params)
+        if params.pop("static_shapes", False):
+            params["static_shapes"] = {i.name: list(i.shape) for i in cfg.inputs}
+        if options.opset or cfg.opset:
+            params.setdefault("opset", None)
+        model = state.step("adapt", "adapt", route.adapt.env, {"model": model}, params).outputs["model"]
+
+    graph = state.step("convert", "convert", route.convert.env, {"model": model},
+                       {"tool": route.convert.params["tool"], "inputs": names_in,
+                        "outputs": list(cfg.outputs)}).outputs["graph"]
+    verify = state.step("verify", "verify", route.verify_env, {"artifact": graph, **refs},
+                        {"runtime": "tf_graph", **verify_params})
+    _require_passed(verify, state, f"TensorFlow ({route.verify_env})",
+                    "the conversion changed the numbers: try another route (`--route`) or looser "
+                    "tolerance: if the model is sensitive")
+    state.step("inspect", "inspect_graph", route.verify_env, {"artifact": graph}, {})
+
+
+def _require_passed(run: StageRun, state: _Run, hop: str, hint: str) -> None:
+    if run.metrics.get("passed"):
+        return
+    bad = [o for o in run.metrics.get("outputs", []) if not o.get("passed")]
+    detail = "; ".join(
+        f"{o['name']}: {o['problem']}" if o.get("problem") else
+        f"{o['name']}: max abs diff {o['max_abs_diff']:.3g}, max rel diff {o['max_rel_diff']:.3g}"
+        for o in bad)
+    exc = VerifyError(f"verification failed in {hop}: {detail} (atol {state.cfg.atol}, rtol {state.cfg.rtol})",
+                      where=f"stage {run.label}, env {run.env}", hint=hint, log=run.log)
+    exc.error_class = "VerifyMismatch"
+    exc.stage = run.label
+    raise exc
+
+
+def _stage_rows(state: _Run) -> list[dict]:
+    return [{"stage": r.label, "env": r.env, "status": "ok", "seconds": round(r.seconds, 3), "cached": r.cached,
+             "stage_process_seconds": round(r.stage_wall, 3)} for r in state.runs]
+
+
+def _report(state: _Run, status: str, seconds: float, error: Torch2TFError | None = None) -> dict:
+    by = {getattr(r, "label", r.stage): r for r in state.runs}
+    report = {
+        "name": state.cfg.name, "config": str(state.cfg.path), "target": state.target, "status": status,
+        "route": state.route.name, "route_reason": state.reason, "opset": state.route.opset,
+        "seconds": round(seconds, 3), "stages": _stage_rows(state),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if "onnx-check" in by:
+        report["onnx_check"] = by["onnx-check"].metrics
+    if "verify" in by:
+        report["verify"] = by["verify"].metrics
+    if "inspect" in by:
+        report["graph"] = by["inspect"].metrics
+    if "export" in by:
+        report["versions"] = {"torch": by["export"].metrics.get("torch")}
+    if error is not None:
+        stage = getattr(error, "stage", None)
+        if isinstance(error, StageError) and not isinstance(error, VerifyError) and stage:
+            env = error.where.split("env ")[-1] if error.where else None
+            report["stages"].append({"stage": stage, "env": env, "status": "failed", "seconds": None, "cached": False})
+        report["error"] = {"class": getattr(error, "error_class", type(error).__name__), "message": error.message,
+                           "where": error.where, "hint": error.hint, "log": error.log}
+    return report
+
+
+def _publish(dest: Path, report: dict, state: _Run) -> dict:
+    """Assemble artifacts/<name>/ in a temp dir next to it, then swap it in."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "logs").mkdir(parents=True)
+    by = {r.label: r for r in state.runs}
+    files = {"model.onnx": by["export"].outputs["model"], "model.pb": by["convert"].outputs["graph"]}
+    if "adapt" in by:
+        files["model.adapted.onnx"] = by["adapt"].outputs["model"]
+    for key, art in by["export"].outputs.items():
+        if key != "model":
+            files[f"{key}.npy"] = art
+    artifacts = {}
+    for name, art in files.items():
+        _link(art.path, tmp / name)
+        artifacts[name] = str(dest / name)
+    for r in state.runs:
+        _link(r.log, tmp / "logs" / f"{r.label}.log")
+    report["artifacts"] = artifacts
+    atomic.write_text(tmp / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic.replace_dir(tmp, dest)
+    return artifacts
+
+
+def _publish_failure(dest: Path, report: dict, state: _Run) -> None:
+    """Keep the last good artifacts; say what failed in report.json and put the failing log beside it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    previous = dest / "report.json"
+    if previous.exists():
+        try:
+            old = json.loads(previous.read_text())
+            report["last_good"] = old if old.get("status") == "passed" else old.get("last_good")
+        except ValueError:
+            pass
+    log = report.get("error", {}).get("log")
+    if log and Path(log).is_file():
+        (dest / "logs").mkdir(exist_ok=True)
+        stage = report["stages"][-1]["stage"] if report["stages"] else "failed"
+        target = dest / "logs" / f"{stage}.log"
+        shutil.copyfile(log, target.with_suffix(".tmp"))
+        os.replace(target.with_suffix(".tmp"), target)
+        report["error"]["log"] = str(target)
+    atomic.write_text(previous, json.dumps(report, indent=2) + "\n")
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
