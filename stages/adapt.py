@@ -8,6 +8,42 @@ import _protocol
 from _protocol import StageFailure
 
 
+FLOAT_LOWEST = -3.4028234663852886e38
+
+
+def explicit_pool_pads(model, helper):
+    """MaxPool(pads=p) -> Pad(p, value=lowest float) + MaxPool(pads=0).
+
+    onnx-tf 1.1.2 implements a MaxPool whose pads are not TF's SAME as tf.py_func, which runs only
+    in the converting process (KeyError: 'pyfunc_0' anywhere else). Pad-2 (attribute form, opsets
+    2-10) converts to a plain tf.pad, and the pool then is VALID.
+    """
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset >= 11:     # Pad-11 takes pads as an input; newer converters handle pool pads anyway
+        return 0
+    graph = model.graph
+    nodes = []
+    count = 0
+    for node in graph.node:
+        attrs = dict((a.name, helper.get_attribute_value(a)) for a in node.attribute)
+        pads = attrs.get("pads")
+        if node.op_type != "MaxPool" or not pads or not any(pads) or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            nodes.append(node)
+            continue
+        half = len(pads) // 2
+        padded = node.input[0] + "__torch2tf_padded_" + str(count)
+        nodes.append(helper.make_node("Pad", [node.input[0]], [padded], mode="constant", value=FLOAT_LOWEST,
+                                      pads=[0, 0] + list(pads[:half]) + [0, 0] + list(pads[half:])))
+        kept = dict((k, v) for k, v in attrs.items() if k != "pads")
+        nodes.append(helper.make_node("MaxPool", [padded] + list(node.input[1:]), list(node.output),
+                                      name=node.name, **kept))
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
 def run(request):
     import onnx
     from onnx import helper, version_converter
@@ -27,6 +63,11 @@ def run(request):
         notes.append("opset %d -> %d" % (current, opset))
 
     graph = model.graph
+    if params.get("explicit_pool_pads"):
+        rewritten = explicit_pool_pads(model, helper)
+        if rewritten:
+            notes.append("%d padded MaxPool -> Pad + MaxPool" % rewritten)
+
     if params.get("initializers_as_inputs"):
         # IR >= 4 lets initializers stay out of graph inputs; onnx <= 1.3 requires them there.
         present = set(i.name for i in graph.input)

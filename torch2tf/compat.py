@@ -80,7 +80,7 @@ def load_compat(path: Path) -> Compat:
             export = _step(r["export"], f"{rw}.export", stacks, {"opset"})
             typed(export.params.get("opset"), int, f"{rw}.export.opset", "opset")
             adapt = _step(r["adapt"], f"{rw}.adapt", stacks,
-                          {"ir_version", "opset", "initializers_as_inputs", "static_shapes"}) if r.get("adapt") else None
+                          {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads"}) if r.get("adapt") else None
             convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool"})
             if convert.params.get("tool") not in TOOLS:
                 raise ConfigError(f"unknown converter tool {convert.params.get('tool')!r}", where=f"{rw}.convert.tool",

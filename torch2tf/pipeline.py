@@ -66,7 +66,7 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     target = options.target or cfg.target
     compat = load_compat(settings.configs_dir / "compat.yaml")
     route, reason = pick_route(compat, cfg, target, options.route or cfg.route)
-    out_root = options.artifacts_dir or settings.root / "artifacts"
+    out_root = options.artifacts_dir or settings.artifacts_dir
     echo = options.echo
     echo(f"torch2tf: {cfg.name} -> {target} via route {route.name} ({reason})")
     state = _Run(cfg=cfg, target=target, route=route, reason=reason, echo=echo,

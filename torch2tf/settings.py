@@ -25,6 +25,11 @@ class Settings:
     interpreters: Mapping[str, str] = field(default_factory=dict)   # "3.6" -> /path/to/python
     conda: str | None = None                                        # conda/micromamba executable
     platform: str = LOCK_PLATFORM
+    artifacts: Path | None = None
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.artifacts or self.root / "artifacts"
 
     @property
     def envs_dir(self) -> Path:
@@ -50,4 +55,5 @@ class Settings:
             else Path(str(cfg["store"])).expanduser()
         return cls(root=Path(cfg.get("root") or PROJECT_ROOT), store=store,
                    interpreters={str(k): str(v) for k, v in (cfg.get("interpreters") or {}).items()},
-                   conda=cfg.get("conda") or None)
+                   conda=cfg.get("conda") or None,
+                   artifacts=Path(str(cfg["artifacts"])).expanduser() if cfg.get("artifacts") else None)

@@ -1,0 +1,40 @@
+"""Shared fixtures. Markers: `envbuild` builds real envs with uv, `stack` runs the real stacks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+INVOKE = [sys.executable, "-m", "invoke"]
+
+
+def run_invoke(*args: str, env_overrides: dict | None = None, timeout: float = 3000,
+               cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`invoke ...` as a real process, the way a user runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    env.update(env_overrides or {})
+    return subprocess.run(INVOKE + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch copy of the project's code (tasks, stages, configs, envs) to break safely."""
+    dst = tmp_path / "project"
+    dst.mkdir()
+    for name in ("tasks.py", "invoke.yaml"):
+        shutil.copy(ROOT / name, dst / name)
+    for name in ("stages", "configs", "envs"):
+        shutil.copytree(ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+@pytest.fixture
+def artifacts_env(tmp_path: Path) -> dict:
+    """Route a pipeline's artifacts into tmp; stage envs and cache stay in the shared store."""
+    return {"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "artifacts")}
