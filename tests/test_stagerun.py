@@ -1,0 +1,123 @@
+"""The stage runner and cache, with the env faked at one seam: `envs.resolve`/`envs.build`
+return an env whose python is the host's. The stage programs and processes are real."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from torch2tf import stagerun
+from torch2tf.envs import Env
+from torch2tf.errors import StageError
+from torch2tf.settings import Settings
+from torch2tf.stagerun import StageRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ECHO_STAGE = '''
+import os, _protocol
+from _protocol import StageFailure
+
+def run(request):
+    p = request["params"]
+    if p.get("fail"):
+        raise StageFailure("asked to fail", hint="do not ask", kind="Asked")
+    if p.get("crash"):
+        os._exit(3)
+    src = request["inputs"].get("src")
+    text = open(src).read() if src else ""
+    with open(os.path.join(request["output_dir"], "out.txt"), "w") as fh:
+        fh.write(text + p.get("text", ""))
+    return {"outputs": {"out": "out.txt"}, "metrics": {"pid": os.getpid()}, "warnings": p.get("warn", [])}
+
+if __name__ == "__main__":
+    _protocol.main(run)
+'''
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch) -> StageRunner:
+    root = tmp_path / "proj"
+    (root / "stages").mkdir(parents=True)
+    (root / "envs").mkdir()
+    (root / "envs" / "host.yml").write_text("dependencies:\n  - python=3.11\n  - pip:\n      - six==1.16.0\n")
+    shutil.copy(ROOT / "stages" / "_protocol.py", root / "stages")
+    (root / "stages" / "echo.py").write_text(ECHO_STAGE)
+    fake_env = tmp_path / "hostenv"
+    (fake_env / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, fake_env / "bin" / "python")
+    env = Env(name="host", path=fake_env, digest="fake00000000")
+    builds = []
+    # the seam: no uv, no lock; the env is the host interpreter
+    monkeypatch.setattr(stagerun.envs, "resolve", lambda spec, settings: (env, None, None))
+    monkeypatch.setattr(stagerun.envs, "build", lambda spec, settings: builds.append(spec.name) or (env, False))
+    r = StageRunner(Settings(root=root, store=tmp_path / "store"))
+    r.builds = builds
+    return r
+
+
+def test_cache_hit_reuses_outputs_and_params_change_reruns(runner, tmp_path):
+    src = tmp_path / "src.txt"
+    src.write_text("a")
+    first = runner.run("echo", "host", {"src": src}, {"text": "b"})
+    assert not first.cached and first.outputs["out"].path.read_text() == "ab"
+    again = runner.run("echo", "host", {"src": src}, {"text": "b"})
+    assert again.cached and again.metrics["pid"] == first.metrics["pid"] and again.key == first.key
+    changed = runner.run("echo", "host", {"src": src}, {"text": "c"})
+    assert not changed.cached and changed.outputs["out"].path.read_text() == "ac"
+    src.write_text("z")          # an input's content is part of the key, not its path
+    assert not runner.run("echo", "host", {"src": src}, {"text": "b"}).cached
+    fresh = StageRunner(runner.settings, fresh=True).run("echo", "host", {"src": src}, {"text": "b"})
+    assert not fresh.cached
+
+
+def test_stage_program_change_invalidates_cache(runner):
+    runner.run("echo", "host", {}, {"text": "x"})
+    prog = runner.settings.stages_dir / "echo.py"
+    prog.write_text(prog.read_text() + "\n# changed\n")
+    assert not runner.run("echo", "host", {}, {"text": "x"}).cached
+
+
+def test_chained_outputs_feed_the_next_stage(runner):
+    a = runner.run("echo", "host", {}, {"text": "1"})
+    b = runner.run("echo", "host", {"src": a.outputs["out"]}, {"text": "2"})
+    assert b.outputs["out"].path.read_text() == "12"
+
+
+def test_failure_carries_message_hint_and_log_and_leaves_no_temp(runner):
+    with pytest.raises(StageError) as info:
+        runner.run("echo", "host", {}, {"fail": True})
+    err = info.value
+    assert "asked to fail" in err.message and err.hint == "do not ask" and err.error_class == "Asked"
+    assert "stage echo, env host" in err.where and Path(err.log).is_file()
+    assert "StageFailure" in Path(err.log).read_text()     # the traceback is in the log, not the message
+    cache = runner.settings.store / "cache" / "echo"
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".tmp-")]
+    assert not list(cache.rglob("result.json"))
+
+
+def test_crash_without_result_json_is_reported_with_the_log_tail(runner):
+    with pytest.raises(StageError) as info:
+        runner.run("echo", "host", {}, {"crash": True})
+    assert "exit code 3" in info.value.message
+
+
+def test_known_error_catalogue_supplies_the_hint(runner):
+    prog = runner.settings.stages_dir / "echo.py"
+    prog.write_text(prog.read_text().replace('raise StageFailure("asked to fail", hint="do not ask", kind="Asked")',
+                                             'raise ValueError("Your model ir_version is higher than the checker\'s.")'))
+    with pytest.raises(StageError) as info:
+        runner.run("echo", "host", {}, {"fail": True})
+    assert info.value.error_class == "IRTooNew" and "ir_version" in info.value.hint
+
+
+def test_warnings_and_result_json_shape(runner):
+    run = runner.run("echo", "host", {}, {"warn": ["careful"]})
+    assert run.warnings == ["careful"]
+    result = json.loads((run.outputs["out"].path.parent / "result.json").read_text())
+    assert result["status"] == "ok" and len(result["outputs"]["out"]["sha256"]) == 64
