@@ -18,6 +18,7 @@ def run_invoke(*args: str, env_overrides: dict | None = None, timeout: float = 3
                cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`invoke ...` as a real process, the way a user runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    env["PYTHONPATH"] = str(ROOT)   # the scratch projects' tasks.py import this checkout's core
     env.update(env_overrides or {})
     return subprocess.run(INVOKE + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -97,7 +97,7 @@ def test_build_once_then_reuse_list_run_and_prune(tiny):
 
 def _start_build(tiny, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
-    env.update(tiny["env"])
+    env.update(tiny["env"], PYTHONPATH=str(ROOT))
     return subprocess.Popen(INVOKE + ["env.build", "--name", "tiny", *extra], cwd=tiny["root"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
