@@ -34,6 +34,19 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def sha256_path(path):
+    """A file's digest, or a directory's: over its relative paths and their files' digests."""
+    if os.path.isfile(path):
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            h.update(os.path.relpath(full, path).encode() + b"\0" + sha256_file(full).encode())
+    return h.hexdigest()
+
+
 def _write_json(path, data):
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
@@ -60,7 +73,9 @@ def main(run):
         outputs = {}
         for key, name in sorted(produced.get("outputs", {}).items()):
             path = os.path.join(out_dir, name)
-            outputs[key] = {"path": name, "sha256": sha256_file(path) if os.path.isfile(path) else None}
+            if not os.path.exists(path):
+                raise StageFailure("the stage did not write its output %s" % name, kind="StageBug")
+            outputs[key] = {"path": name, "sha256": sha256_path(path)}
         result = {"status": "ok", "outputs": outputs, "metrics": produced.get("metrics", {}),
                   "warnings": produced.get("warnings", [])}
         code = 0

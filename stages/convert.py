@@ -1,10 +1,12 @@
 """convert: model.onnx -> frozen model.pb with the config's input/output tensor names.
 
-Runs in a converter env (onnx-tf 1.1.2 on TF 1.4, 1.3.0 on TF 1.13, 1.5.0 on TF 1.15).
-Their APIs differ: 1.1.2 keeps the graph in rep.predict_net, later releases on rep itself.
+Runs in a converter env: onnx-tf 1.1.2 / 1.3.0 / 1.5.0 on TF 1.x build a graph directly (1.1.2
+keeps it in rep.predict_net, later releases on rep itself); onnx-tf >= 1.7 on TF 2 and onnx2tf
+write a SavedModel, which is frozen here (variables to constants) into a GraphDef.
 """
 
 import os
+import shutil
 
 import _graphdef
 import _protocol
@@ -25,37 +27,107 @@ def convert_onnx_tf(request):
     params = request["params"]
     model = onnx.load(request["inputs"]["model"])
     try:
-        rep = prepare(model, strict=False)
+        rep = prepare(model, strict=False) if tf.__version__.startswith("1.") else prepare(model)
     except Exception as exc:
         raise StageFailure("onnx-tf could not convert the model: %s: %s" % (type(exc).__name__, exc),
                            kind=type(exc).__name__)
+    if not tf.__version__.startswith("1."):     # onnx-tf >= 1.7: a SavedModel, then frozen
+        saved = os.path.join(request["output_dir"], "saved_model.onnx_tf")
+        rep.export_graph(saved)
+        gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"])
+        shutil.rmtree(saved)        # the frozen graph is the artifact; packages are built from it
+        return _finish(request, gd, tf)
     graph, tensors = _graph_and_tensors(rep)
     gd = graph.as_graph_def()
-    warnings = []
 
-    # Inputs: placeholders must be named as in the config (`input:0`), whatever onnx-tf chose.
-    for name in params["inputs"]:
+    def lookup(name, what):
         tensor = tensors.get(name)
         if tensor is None:
-            raise StageFailure("input %r is not in the converted graph" % name, kind="ConvertError")
-        if tensor.op.name != name:
-            _graphdef.rename_node(gd, tensor.op.name, name)
-    # Outputs: an Identity carrying each config name, unless the op already has it.
-    existing = set(n.name for n in gd.node)
-    for name in params["outputs"]:
-        tensor = tensors.get(name)
-        if tensor is None:
-            raise StageFailure("output %r is not in the converted graph" % name, kind="ConvertError")
-        if tensor.op.name == name and tensor.name.endswith(":0"):
-            continue
-        if name in existing:
-            tmp = name + "__torch2tf_src"
-            _graphdef.rename_node(gd, name, tmp)
-            src = tensor.name.replace(name + ":", tmp + ":") if tensor.op.name == name else tensor.name
+            raise StageFailure("%s %r is not in the converted graph" % (what, name), kind="ConvertError")
+        return (name, tensor.name, tensor.dtype.as_datatype_enum)
+
+    _name_io(gd, [lookup(n, "input") for n in params["inputs"]], [lookup(n, "output") for n in params["outputs"]])
+    return _finish(request, gd, tf)
+
+
+def _name_io(gd, inputs, outputs):
+    """inputs / outputs: [(config name, tensor name in gd, dtype enum)]: rename and add Identities."""
+    for name, tensor, _ in inputs:
+        op = tensor.split(":")[0]
+        if op != name:
+            _graphdef.rename_node(gd, op, name)
+    for name, tensor, dtype in outputs:
+        if tensor != name + ":0":
+            if any(n.name == name for n in gd.node):
+                _graphdef.rename_node(gd, name, name + "__torch2tf_src")
+                tensor = tensor.replace(name + ":", name + "__torch2tf_src:") if tensor.startswith(name + ":") else tensor
+            _graphdef.add_identity(gd, name, tensor, dtype)
+
+
+def _match(names, candidates, what):
+    """Config names -> the converter's names: exact, then sanitized, then by position."""
+    def norm(x):
+        return "".join(c for c in x.split(":")[0].lower() if c.isalnum())
+    found = []
+    for i, name in enumerate(names):
+        exact = [c for c in candidates if c[0] == name] or [c for c in candidates if norm(c[0]) == norm(name)]
+        if exact:
+            found.append(exact[0])
+        elif len(candidates) == len(names):
+            found.append(candidates[i])
         else:
-            src = tensor.name
-        _graphdef.add_identity(gd, name, src, tensor.dtype.as_datatype_enum)
+            raise StageFailure("cannot tell which converted %s is %r among %s" % (what, name, [c[0] for c in candidates]),
+                               kind="ConvertError")
+    return found
 
+
+def freeze_saved_model(tf, saved_dir, inputs, outputs):
+    """SavedModel (TF 2) -> GraphDef with variables folded to constants, I/O named as in the config."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    loaded = tf.saved_model.load(saved_dir)
+    fn = loaded.signatures["serving_default"]
+    frozen = convert_variables_to_constants_v2(fn)
+    gd = frozen.graph.as_graph_def()
+    arg_specs = fn.structured_input_signature[1]
+    placeholders = [(t.name.split(":")[0], t.name, t.dtype.as_datatype_enum) for t in frozen.inputs
+                    if t.dtype != tf.resource]
+    spec_names = sorted(arg_specs)          # placeholders follow the sorted signature keys
+    if len(spec_names) == len(placeholders):
+        placeholders = [(k, p[1], p[2]) for k, p in zip(spec_names, placeholders)]
+    keys = sorted(fn.structured_outputs)    # frozen.outputs follow nest.flatten order: sorted keys
+    results = [(k, t.name, t.dtype.as_datatype_enum) for k, t in zip(keys, frozen.outputs)]
+    _name_io(gd, [(n, c[1], c[2]) for n, c in zip(inputs, _match(inputs, placeholders, "input"))],
+             [(n, c[1], c[2]) for n, c in zip(outputs, _match(outputs, results, "output"))])
+    return gd
+
+
+def convert_onnx2tf(request):
+    import numpy as np
+    import onnx2tf
+    import tensorflow as tf
+    params = request["params"]
+    out_dir = request["output_dir"]
+    # onnx2tf downloads calibration data for 4D 3-channel inputs unless this file is in its cwd
+    # (lab servers are often offline); it is only used for int8 quantization, which we do not ask for.
+    np.save(os.path.join(out_dir, "calibration_image_sample_data_20x128x128x3_float32.npy"),
+            np.zeros((20, 128, 128, 3), np.float32))
+    saved = os.path.join(out_dir, "saved_model.onnx2tf")
+    kwargs = {}
+    if params.get("layout", "nchw") == "nchw":
+        kwargs["keep_ncw_or_nchw_or_ncdhw_input_names"] = list(params["inputs"])
+    try:
+        onnx2tf.convert(input_onnx_file_path=request["inputs"]["model"], output_folder_path=saved,
+                        output_signaturedefs=True, non_verbose=True, **kwargs)
+    except SystemExit as exc:     # onnx2tf exits on some errors instead of raising
+        raise StageFailure("onnx2tf stopped (exit %s); see the log" % exc.code, kind="Onnx2tfError")
+    os.remove(os.path.join(out_dir, "calibration_image_sample_data_20x128x128x3_float32.npy"))
+    gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"])
+    shutil.rmtree(saved)
+    return _finish(request, gd, tf)
+
+
+def _finish(request, gd, tf):
+    warnings = []
     py_funcs = _graphdef.py_func_nodes(gd)
     if py_funcs:
         warnings.append("graph holds tf.py_func nodes %s: they run only inside the converting process "
@@ -70,7 +142,7 @@ def convert_onnx_tf(request):
                         "transposes": summary["transposes"], "py_func_nodes": py_funcs}}
 
 
-TOOLS = {"onnx-tf": convert_onnx_tf}
+TOOLS = {"onnx-tf": convert_onnx_tf, "onnx2tf": convert_onnx2tf}
 
 
 def run(request):

@@ -170,7 +170,22 @@ def run(request):
         np.save(os.path.join(out_dir, "ref.%s.npy" % name), ref.numpy())
         outputs["ref." + name] = "ref.%s.npy" % name
     _protocol.log("exported %s at opset %d" % (params["factory"], params["opset"]))
-    return {"outputs": outputs, "metrics": {"torch": torch.__version__, "opset": params["opset"]}}
+    return {"outputs": outputs, "metrics": {"torch": torch.__version__, "opset": params["opset"],
+                                            "latency_ms": eager_latency(model, tensors, torch, params)}}
+
+
+def eager_latency(model, tensors, torch, params):
+    """PyTorch eager CPU latency on the same input and thread count the verify stages use."""
+    import time
+    torch.set_num_threads(params.get("threads", 1))
+    samples = []
+    with torch.no_grad():
+        for i in range(params.get("warmup", 3) + params.get("runs", 10)):
+            t0 = time.perf_counter()
+            model(*tensors)
+            if i >= params.get("warmup", 3):
+                samples.append(time.perf_counter() - t0)
+    return float(np.median(samples)) * 1000.0
 
 
 if __name__ == "__main__":

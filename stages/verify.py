@@ -76,17 +76,70 @@ def run_onnxruntime(path, feeds, outputs, threads, bench):
     return got, latency, {"onnxruntime": ort.__version__}
 
 
-RUNTIMES = {"tf_graph": run_tf_graph, "onnxruntime": run_onnxruntime}
+def run_saved_model(path, feeds, outputs, threads, bench):
+    """Load with the TF1 loader and run the serving_default signature, as TF Serving does."""
+    import tensorflow as tf
+    tf1 = _graphdef.tf_v1(tf)
+    config = tf1.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
+    graph = tf1.Graph()
+    with tf1.Session(graph=graph, config=config) as sess:
+        meta = tf1.saved_model.loader.load(sess, [tf1.saved_model.tag_constants.SERVING], path)
+        if "serving_default" not in meta.signature_def:
+            raise StageFailure("the SavedModel has no serving_default signature", kind="PackageError")
+        sig = meta.signature_def["serving_default"]
+        missing = [n for n in list(feeds) + list(outputs) if n not in sig.inputs and n not in sig.outputs]
+        if missing:
+            raise StageFailure("signature keys %s are missing from serving_default" % missing, kind="PackageError")
+        feed = dict((sig.inputs[n].name, a) for n, a in feeds.items())
+        fetch = [sig.outputs[n].name for n in outputs]
+        got = sess.run(fetch, feed)
+        latency = timed(lambda: sess.run(fetch, feed), *bench)
+    return got, latency, {"tensorflow": tf.__version__}
+
+
+def run_tflite(path, feeds, outputs, threads, bench):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+    interp = Interpreter(model_path=path, num_threads=threads)
+    interp.allocate_tensors()
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+
+    def index(details, name, i):
+        """A tensor by the config's name (as the converters spell it), else by position."""
+        for d in details:
+            if d["name"] in (name, name + ":0", "serving_default_" + name + ":0"):
+                return d["index"]
+        return details[i]["index"]
+
+    def once():
+        for i, (name, arr) in enumerate(feeds.items()):
+            interp.set_tensor(index(ins, name, i), arr)
+        interp.invoke()
+        return [interp.get_tensor(index(outs, name, i)) for i, name in enumerate(outputs)]
+    got = once()
+    latency = timed(once, *bench)
+    return got, latency, {"tflite": "ai_edge_litert" if "ai_edge_litert" in Interpreter.__module__ else "tf.lite"}
+
+
+RUNTIMES = {"tf_graph": run_tf_graph, "onnxruntime": run_onnxruntime, "saved_model": run_saved_model,
+            "tflite": run_tflite}
 
 
 def run(request):
     params = request["params"]
     inputs = request["inputs"]
     feeds = dict((name, np.load(inputs["input." + name])) for name in params["inputs"])
+    if params.get("layout") == "nhwc":       # the route's graph takes NHWC images: feed it so
+        feeds = dict((k, v.transpose(0, 2, 3, 1) if v.ndim == 4 else v) for k, v in feeds.items())
     refs = [np.load(inputs["ref." + name]) for name in params["outputs"]]
     bench = (params.get("warmup", 3), params.get("runs", 10))
     runner = RUNTIMES[params["runtime"]]
     got, latency, versions = runner(inputs["artifact"], feeds, params["outputs"], params.get("threads", 1), bench)
+    if params.get("layout") == "nhwc":
+        got = [g.transpose(0, 3, 1, 2) if np.ndim(g) == 4 else g for g in got]
     rows = [compare(name, np.asarray(g), r, params["atol"], params["rtol"])
             for name, g, r in zip(params["outputs"], got, refs)]
     passed = all(r["passed"] for r in rows)

@@ -8,7 +8,8 @@ from pathlib import Path
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
 
-TOOLS = {"onnx-tf"}
+TOOLS = {"onnx-tf", "onnx2tf"}
+LAYOUTS = {"nchw", "nhwc"}
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,13 @@ class Route:
     target: str
     export: Step          # params: opset
     adapt: Step | None    # params: ir_version, opset, initializers_as_inputs, static_shapes
-    convert: Step         # params: tool
+    convert: Step         # params: tool, layout
     verify_env: str
+    downgrade: bool = False   # rewrite the converter's graph to the runtime's op set
+
+    @property
+    def layout(self) -> str:
+        return self.convert.params.get("layout", "nchw")
 
     @property
     def opset(self) -> int:
@@ -76,12 +82,21 @@ def load_compat(path: Path) -> Compat:
         routes = []
         for i, r in enumerate(typed(body["routes"], list, f"{w}.routes", "routes")):
             rw = f"{w}.routes[{i}]"
-            check_keys(r, {"name", "export", "adapt", "convert"}, rw, required={"name", "export", "convert"})
+            check_keys(r, {"name", "export", "adapt", "convert", "downgrade"}, rw, required={"name", "export", "convert"})
             export = _step(r["export"], f"{rw}.export", stacks, {"opset"})
             typed(export.params.get("opset"), int, f"{rw}.export.opset", "opset")
             adapt = _step(r["adapt"], f"{rw}.adapt", stacks,
                           {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads"}) if r.get("adapt") else None
-            convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool"})
+            convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool", "layout"})
+            if convert.params.get("layout", "nchw") not in LAYOUTS:
+                raise ConfigError(f"unknown layout {convert.params['layout']!r}", where=f"{rw}.convert.layout",
+                                  hint=f"one of {sorted(LAYOUTS)}")
+            downgrade = typed(r.get("downgrade", False), bool, f"{rw}.downgrade", "downgrade")
+            if convert.env != body["runtime"] and not downgrade and \
+                    stacks[convert.env].get("tensorflow") != stacks[body["runtime"]].get("tensorflow"):
+                raise ConfigError(f"route {r['name']!r} converts with TensorFlow {stacks[convert.env].get('tensorflow')} "
+                                  f"for runtime {body['runtime']} without downgrade", where=rw,
+                                  hint="set downgrade: true, or convert in the runtime's env")
             if convert.params.get("tool") not in TOOLS:
                 raise ConfigError(f"unknown converter tool {convert.params.get('tool')!r}", where=f"{rw}.convert.tool",
                                   hint=f"one of {sorted(TOOLS)}")
@@ -90,7 +105,7 @@ def load_compat(path: Path) -> Compat:
                 raise ConfigError(f"route {r['name']!r} exports opset {export.params['opset']} but "
                                   f"{convert.env} reads at most {reads}", where=rw)
             routes.append(Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
-                                verify_env=body["runtime"]))
+                                verify_env=body["runtime"], downgrade=downgrade))
         names = [r.name for r in routes]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate route names in {target}: {names}", where=w)

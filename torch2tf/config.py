@@ -10,7 +10,7 @@ from torch2tf.strict import check_keys, load_yaml, typed
 
 DTYPES = {"float32", "float16", "float64", "int64", "int32", "uint8", "bool"}
 PREPROCESS = {"imagenet", "unit"}
-FORMATS = {"frozen_pb"}
+FORMATS = {"frozen_pb", "saved_model", "tflite"}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from torch2tf.errors import StageError, Torch2TFError, VerifyError
 from torch2tf.settings import Settings
 from torch2tf.stagerun import Artifact, StageRun, StageRunner
 
+TFLITE_ENV = "onnx2tf"     # TF 2.20 + ai-edge-litert: converts and runs .tflite
+
 
 @dataclass
 class Options:
@@ -44,6 +46,7 @@ class _Run:
     runner: StageRunner
     echo: Callable[[str], None]
     runs: list[StageRun] = field(default_factory=list)
+    packages: dict = field(default_factory=dict)     # format -> (artifact, verify metrics)
     total: int = 6
 
     def step(self, label: str, stage: str, env: str, inputs: dict, params: dict) -> StageRun:
@@ -70,7 +73,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     echo = options.echo
     echo(f"torch2tf: {cfg.name} -> {target} via route {route.name} ({reason})")
     state = _Run(cfg=cfg, target=target, route=route, reason=reason, echo=echo,
-                 runner=StageRunner(settings, fresh=options.fresh))
+                 runner=StageRunner(settings, fresh=options.fresh),
+                 total=5 + bool(route.adapt) + 3 * route.downgrade + 2 * len([f for f in cfg.formats if f != "frozen_pb"]))
     started = time.perf_counter()
     try:
         _execute(state, options)
@@ -121,14 +125,39 @@ def _execute(state: _Run, options: Options) -> None:
         model = state.step("adapt", "adapt", route.adapt.env, {"model": model}, params).outputs["model"]
 
     graph = state.step("convert", "convert", route.convert.env, {"model": model},
-                       {"tool": route.convert.params["tool"], "inputs": names_in,
+                       {"tool": route.convert.params["tool"], "layout": route.layout, "inputs": names_in,
                         "outputs": list(cfg.outputs)}).outputs["graph"]
+    if route.downgrade:
+        source = state.step("registry", "opregistry", route.convert.env, {}, {}).outputs["registry"]
+        target = state.step("registry", "opregistry", route.verify_env, {}, {}).outputs["registry"]
+        graph = state.step("downgrade", "downgrade", route.verify_env,
+                           {"graph": graph, "source_registry": source, "target_registry": target}, {}).outputs["graph"]
+    verify_params["layout"] = route.layout
     verify = state.step("verify", "verify", route.verify_env, {"artifact": graph, **refs},
                         {"runtime": "tf_graph", **verify_params})
     _require_passed(verify, state, f"TensorFlow ({route.verify_env})",
                     "the conversion changed the numbers: try another route (`--route`) or looser "
                     "tolerance: if the model is sensitive")
     state.step("inspect", "inspect_graph", route.verify_env, {"artifact": graph}, {})
+    io = {"inputs": names_in, "outputs": list(cfg.outputs)}
+    for fmt in cfg.formats:
+        if fmt == "frozen_pb":
+            continue
+        # SavedModel: built by the target runtime's own TF1 builder; TFLite: by TF 2's converter
+        env = route.verify_env if fmt == "saved_model" else TFLITE_ENV
+        shapes = {i.name: _graph_shape(i.shape, route.layout) for i in cfg.inputs}
+        pkg = state.step(fmt, "package", env, {"graph": graph},
+                         {"format": fmt, "input_shapes": shapes, **io})
+        artifact = pkg.outputs[fmt]
+        checked = state.step(f"verify-{fmt}", "verify", env, {"artifact": artifact, **refs},
+                             {"runtime": fmt, **verify_params})
+        _require_passed(checked, state, f"{fmt} ({env})", "the package changed the numbers; see the log")
+        state.packages[fmt] = (artifact, checked.metrics)
+
+
+def _graph_shape(shape: tuple, layout: str) -> list:
+    """The input shape the converted graph takes: NCHW as configured, or NHWC for an nhwc route."""
+    return [shape[0], shape[2], shape[3], shape[1]] if layout == "nhwc" and len(shape) == 4 else list(shape)
 
 
 def _require_passed(run: StageRun, state: _Run, hop: str, hint: str) -> None:
@@ -167,6 +196,13 @@ def _report(state: _Run, status: str, seconds: float, error: Torch2TFError | Non
         report["graph"] = by["inspect"].metrics
     if "export" in by:
         report["versions"] = {"torch": by["export"].metrics.get("torch")}
+        report["pytorch_latency_ms"] = by["export"].metrics.get("latency_ms")
+    if "downgrade" in by:
+        report["downgrade"] = by["downgrade"].metrics
+    report["route_layout"] = state.route.layout
+    if state.packages:
+        report["packages"] = {fmt: m for fmt, (_, m) in state.packages.items()}
+    report["latency"] = _latency_rows(report, state)
     if error is not None:
         stage = getattr(error, "stage", None)
         if isinstance(error, StageError) and not isinstance(error, VerifyError) and stage:
@@ -177,6 +213,22 @@ def _report(state: _Run, status: str, seconds: float, error: Torch2TFError | Non
     return report
 
 
+def _latency_rows(report: dict, state: _Run) -> list[dict]:
+    """CPU latency per artifact beside PyTorch eager (same input, 1 thread), with Transpose counts."""
+    torch_ms = report.get("pytorch_latency_ms")
+    rows = []
+    transposes = (report.get("graph") or {}).get("transposes")
+    for artifact, block in [("model.onnx (onnxruntime)", report.get("onnx_check")),
+                            ("model.pb", report.get("verify"))] + \
+                           [(fmt, m) for fmt, m in (report.get("packages") or {}).items()]:
+        if not block or block.get("latency_ms") is None:
+            continue
+        rows.append({"artifact": artifact, "latency_ms": round(block["latency_ms"], 3),
+                     "vs_pytorch": round(block["latency_ms"] / torch_ms, 3) if torch_ms else None,
+                     "transposes": transposes if artifact != "model.onnx (onnxruntime)" else None})
+    return rows
+
+
 def _publish(dest: Path, report: dict, state: _Run) -> dict:
     """Assemble artifacts/<name>/ in a temp dir next to it, then swap it in."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +236,12 @@ def _publish(dest: Path, report: dict, state: _Run) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "logs").mkdir(parents=True)
     by = {r.label: r for r in state.runs}
-    files = {"model.onnx": by["export"].outputs["model"], "model.pb": by["convert"].outputs["graph"]}
+    files = {"model.onnx": by["export"].outputs["model"],
+             "model.pb": (by.get("downgrade") or by["convert"]).outputs["graph"]}
+    if "downgrade" in by:
+        files["model.converted.pb"] = by["convert"].outputs["graph"]
+    for fmt, (artifact, _) in state.packages.items():
+        files["saved_model" if fmt == "saved_model" else "model.tflite"] = artifact
     if "adapt" in by:
         files["model.adapted.onnx"] = by["adapt"].outputs["model"]
     for key, art in by["export"].outputs.items():
@@ -195,7 +252,7 @@ def _publish(dest: Path, report: dict, state: _Run) -> dict:
         _link(art.path, tmp / name)
         artifacts[name] = str(dest / name)
     for r in state.runs:
-        _link(r.log, tmp / "logs" / f"{r.label}.log")
+        _link(r.log, tmp / "logs" / f"{r.label}-{r.env}.log" if r.label == "registry" else tmp / "logs" / f"{r.label}.log")
     report["artifacts"] = artifacts
     atomic.write_text(tmp / "report.json", json.dumps(report, indent=2) + "\n")
     atomic.replace_dir(tmp, dest)
@@ -224,6 +281,10 @@ def _publish_failure(dest: Path, report: dict, state: _Run) -> None:
 
 
 def _link(src: Path, dst: Path) -> None:
+    """Hard-link from the cache (no copy of big models), copying across filesystems."""
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=_link)
+        return
     try:
         os.link(src, dst)
     except OSError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -44,6 +45,15 @@ class StageRun:
 
 
 def file_digest(path: Path, _memo: dict = {}) -> str:  # noqa: B006 - per-process memo by (path, mtime, size)
+    """sha256 of a file, or of a directory as stages/_protocol.py's sha256_path computes it."""
+    if path.is_dir():
+        h = hashlib.sha256()
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = Path(root) / name
+                h.update(str(full.relative_to(path)).encode() + b"\0" + file_digest(full).encode())
+        return h.hexdigest()
     st = path.stat()
     memo_key = (str(path), st.st_mtime_ns, st.st_size)
     if memo_key not in _memo:
@@ -112,7 +122,7 @@ class StageRunner:
                 raise self._failure(stage, env_name, out_dir, key, result, code)
             for name, out in result.get("outputs", {}).items():
                 f = out_dir / out["path"]
-                if not f.is_file() or file_digest(f) != out["sha256"]:
+                if not f.exists() or file_digest(f) != out["sha256"]:
                     raise StageError(f"stage {stage} reported output {name} but {f.name} is missing or differs",
                                      where=f"stage {stage}, env {env_name}", log=log)
             atomic.replace_dir(out_dir, entry)      # publish: a rename within the cache filesystem

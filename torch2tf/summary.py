@@ -27,6 +27,15 @@ def render(report: dict) -> str:
         for o in block.get("outputs", []):
             lines.append(f"  {o['name']:<16} max abs {_fmt(o.get('max_abs_diff'))}  max rel "
                          f"{_fmt(o.get('max_rel_diff'))}  {'ok' if o.get('passed') else o.get('problem', 'MISMATCH')}")
+    for fmt, block in (report.get("packages") or {}).items():
+        lines.append(f"{fmt} ({'TF ' + block['tensorflow'] if block.get('tensorflow') else block.get('tflite', '')}): "
+                     f"{'PASSED' if block.get('passed') else 'FAILED'}, max abs "
+                     f"{_fmt(max((o.get('max_abs_diff') or 0) for o in block.get('outputs', [{}])))}")
+    if report.get("latency"):
+        lines.append(f"latency (1 thread, median) vs PyTorch eager {_fmt(report.get('pytorch_latency_ms'), '.1f')} ms:")
+        for row in report["latency"]:
+            lines.append(f"  {row['artifact']:<26} {row['latency_ms']:8.1f} ms  x{_fmt(row['vs_pytorch'], '.2f')}"
+                         + (f"  {row['transposes']} Transpose" if row.get("transposes") is not None else ""))
     graph = report.get("graph")
     if graph:
         ins = ", ".join(i["name"] for i in graph.get("inputs", []))
@@ -34,7 +43,7 @@ def render(report: dict) -> str:
         lines.append(f"graph   inputs {ins}; outputs {outs}; {graph.get('nodes')} nodes, "
                      f"{graph.get('transposes')} Transpose")
     for name, path in (report.get("artifacts") or {}).items():
-        if name in ("model.pb", "model.onnx"):
+        if name in ("model.pb", "model.onnx", "saved_model", "model.tflite"):
             lines.append(f"artifact {path}")
     if report.get("artifacts"):
         lines.append(f"report  {report['artifacts'].get('model.pb', '').rsplit('/', 1)[0]}/report.json")

@@ -1,0 +1,177 @@
+"""downgrade: rewrite a GraphDef made by a newer TensorFlow to the op set of a target runtime.
+
+Inputs: the graph, the source registry (the TF that made it) and the target registry (the TF it
+must load in), both dumped by opregistry from the real envs. Ops the target lacks are renamed to
+their older equivalents where one exists; attrs the target's OpDef lacks are dropped when they
+hold their default value; anything else is refused, listing the offending ops and nodes, before
+any verification. Python 3.6+, TensorFlow only for the GraphDef proto.
+"""
+
+import base64
+import json
+import os
+
+import _graphdef
+import _protocol
+from _protocol import StageFailure
+
+# newer op -> (older op, attrs the older op does not have and that must be dropped)
+RENAMES = {
+    "AddV2": ("Add", ()),
+    "FusedBatchNormV3": ("FusedBatchNorm", ("U",)),     # only if the 6th output is unused (checked)
+    "BatchMatMulV2": ("BatchMatMul", ()),                # only without broadcasting (checked by rank)
+}
+
+
+def load_registry(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _decode(tf, b64):
+    from tensorflow.core.framework import attr_value_pb2
+    value = attr_value_pb2.AttrValue()
+    value.ParseFromString(base64.b64decode(b64))
+    return value
+
+
+def _same(a, b):
+    return a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
+
+
+def _allowed(tf, allowed_b64, value):
+    """Whether an attr value is in the OpDef's allowed_values (types or strings)."""
+    allowed = _decode(tf, allowed_b64).list
+    kind = value.WhichOneof("value")
+    if kind == "type":
+        return value.type in allowed.type if allowed.type else True
+    if kind == "s":
+        return value.s in allowed.s if allowed.s else True
+    return True
+
+
+def _consumed_ports(gd):
+    ports = {}
+    for node in gd.node:
+        for ref in node.input:
+            if ref.startswith("^"):
+                continue
+            name, _, port = ref.partition(":")
+            ports.setdefault(name, set()).add(int(port or 0))
+    return ports
+
+
+def _leaky_relu(gd, node, target):
+    """LeakyRelu (TF >= 1.13) -> Maximum(x, alpha * x), keeping the node's name for its consumers."""
+    for op in ("Maximum", "Mul", "Const"):
+        if op not in target:
+            return False
+    alpha = node.attr["alpha"].f if "alpha" in node.attr else 0.2
+    dtype = node.attr["T"].type
+    const = gd.node.add()
+    const.name = node.name + "/torch2tf_alpha"
+    const.op = "Const"
+    const.attr["dtype"].type = dtype
+    const.attr["value"].tensor.dtype = dtype
+    const.attr["value"].tensor.float_val.append(alpha)
+    mul = gd.node.add()
+    mul.name = node.name + "/torch2tf_scaled"
+    mul.op = "Mul"
+    mul.input.extend([node.input[0], const.name])
+    mul.attr["T"].type = dtype
+    node.op = "Maximum"
+    node.input.append(mul.name)
+    del node.attr["alpha"]
+    return True
+
+
+# dtype enum -> the TensorProto field a value of that dtype is stored in
+VALUE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val", 6: "int_val",
+                7: "string_val", 9: "int64_val", 10: "bool_val", 19: "half_val"}
+
+
+def fill_empty_consts(gd):
+    """Newer TF writes an all-zero Const with no value at all; TF 1.4 cannot read that
+    ("cannot reshape array of size 0 into shape ()"), so spell out the zero. Returns the count."""
+    count = 0
+    for node in gd.node:
+        if node.op != "Const" or "value" not in node.attr:
+            continue
+        t = node.attr["value"].tensor
+        field = VALUE_FIELDS.get(t.dtype)
+        if field is None or t.tensor_content or any(len(getattr(t, f)) for f in set(VALUE_FIELDS.values())):
+            continue
+        size = 1
+        for d in t.tensor_shape.dim:
+            size *= d.size
+        if size > 0:
+            getattr(t, field).append(b"" if field == "string_val" else False if field == "bool_val" else 0)
+            count += 1
+    return count
+
+
+def downgrade(tf, gd, source, target):
+    """Rewrite gd in place; returns (renamed, dropped); raises StageFailure listing what cannot be."""
+    src_ops, dst_ops = source["ops"], target["ops"]
+    ports = _consumed_ports(gd)
+    renamed, dropped, refused = {}, {}, []
+    for node in list(gd.node):
+        original = node.op
+        if node.op not in dst_ops:
+            if node.op == "LeakyRelu" and _leaky_relu(gd, node, dst_ops):
+                renamed["LeakyRelu->Maximum(x, alpha*x)"] = renamed.get("LeakyRelu->Maximum(x, alpha*x)", 0) + 1
+                continue
+            older = RENAMES.get(node.op)
+            if older and older[0] in dst_ops and not (node.op == "FusedBatchNormV3" and 5 in ports.get(node.name, ())):
+                for attr in older[1]:
+                    if attr in node.attr:
+                        del node.attr[attr]
+                key = "%s->%s" % (node.op, older[0])
+                renamed[key] = renamed.get(key, 0) + 1
+                node.op = older[0]
+            else:
+                refused.append("%s (op %s: not in TensorFlow %s)" % (node.name, node.op, target["tensorflow"]))
+                continue
+        op_def = dst_ops[node.op]
+        src_def = src_ops.get(original, {"attrs": {}})
+        for attr in list(node.attr):
+            if attr.startswith("_"):
+                continue             # internal attrs (_class, _output_shapes) are not checked by OpDefs
+            value = node.attr[attr]
+            if attr not in op_def["attrs"]:
+                default = src_def["attrs"].get(attr, {}).get("default")
+                if default is not None and _same(value, _decode(tf, default)):
+                    del node.attr[attr]
+                    dropped[attr] = dropped.get(attr, 0) + 1
+                else:
+                    refused.append("%s (op %s: attr %s=%s has no equivalent in TensorFlow %s)"
+                                   % (node.name, node.op, attr, str(value).strip(), target["tensorflow"]))
+            elif "allowed" in op_def["attrs"][attr] and not _allowed(tf, op_def["attrs"][attr]["allowed"], value):
+                refused.append("%s (op %s: %s=%s not allowed in TensorFlow %s)"
+                               % (node.name, node.op, attr, str(value).strip(), target["tensorflow"]))
+    if refused:
+        ops = sorted(set(r.split("(op ")[1].split(":")[0] for r in refused))
+        raise StageFailure("the graph cannot be expressed in TensorFlow %s: ops %s; nodes: %s"
+                           % (target["tensorflow"], ops, "; ".join(refused[:25])),
+                           hint="take a route that converts in this runtime (compat.yaml), or a newer target",
+                           kind="UnsupportedInTarget")
+    return renamed, dropped
+
+
+def run(request):
+    import tensorflow as tf
+    inputs = request["inputs"]
+    gd = _graphdef.load(tf, inputs["graph"])
+    source = load_registry(inputs["source_registry"])
+    target = load_registry(inputs["target_registry"])
+    renamed, dropped = downgrade(tf, gd, source, target)
+    filled = fill_empty_consts(gd)
+    _graphdef.save(gd, os.path.join(request["output_dir"], "model.pb"))
+    _protocol.log("renamed %s; dropped default attrs %s" % (renamed, dropped))
+    return {"outputs": {"graph": "model.pb"},
+            "metrics": {"source_tensorflow": source["tensorflow"], "target_tensorflow": target["tensorflow"],
+                        "renamed": renamed, "dropped_attrs": dropped, "zero_consts_spelled_out": filled}}
+
+
+if __name__ == "__main__":
+    _protocol.main(run)
