@@ -148,7 +148,8 @@ def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=N
     print(render(report))
 
 
-@task(help={"path": "a .pb or .onnx file", "env": "env to read it in (default: torch17 for .onnx, tf115 for .pb)",
+@task(help={"path": "a .pb, .onnx, .tflite or SavedModel dir",
+            "env": "env to read it in (default: torch17 for .onnx, onnx2tf for .tflite, tf115 otherwise)",
             "json": "print the JSON"})
 @_user_errors
 def inspect(c, path, env=None, json_=False):

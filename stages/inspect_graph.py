@@ -1,4 +1,5 @@
-"""inspect: inputs, outputs, shapes, op histogram and unservable py_func nodes of a .pb or .onnx.
+"""inspect: inputs, outputs, shapes, op histogram and unservable py_func nodes of a graph:
+a frozen .pb, an .onnx, a SavedModel directory or a .tflite.
 
 (Not named inspect.py: a script's own directory comes first on sys.path, and that name
 would shadow the standard library's inspect module that numpy and TensorFlow import.)
@@ -30,10 +31,55 @@ def inspect_onnx(path):
             "nodes": len(g.node), "transposes": ops.get("Transpose", 0), "py_func_nodes": []}
 
 
+def inspect_saved_model(path):
+    """The serving signature and graph of a SavedModel, read from its proto (nothing is run)."""
+    import os
+    from tensorflow.core.protobuf import saved_model_pb2
+    sm = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as fh:
+        sm.ParseFromString(fh.read())
+    meta = sm.meta_graphs[0]
+    info = _graphdef.summary(meta.graph_def)
+    sig = meta.signature_def.get("serving_default")
+
+    def desc(key, t):
+        dims = None if t.tensor_shape.unknown_rank else [d.size if d.size >= 0 else None for d in t.tensor_shape.dim]
+        return {"name": key, "tensor": t.name, "dtype": int(t.dtype), "shape": dims}
+    info.update(format="saved_model", tags=list(meta.meta_info_def.tags),
+                signatures=sorted(meta.signature_def),
+                inputs=[desc(k, v) for k, v in sorted(sig.inputs.items())] if sig else [],
+                outputs=[desc(k, v) for k, v in sorted(sig.outputs.items())] if sig else [])
+    return info
+
+
+def inspect_tflite(path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+    interp = Interpreter(model_path=path)
+    ops = collections.Counter()
+    get_ops = getattr(interp, "_get_ops_details", None)
+    if get_ops is not None:
+        ops.update(op["op_name"] for op in get_ops())
+
+    def desc(d):
+        return {"name": d["name"], "dtype": str(d["dtype"].__name__), "shape": [int(x) for x in d["shape"]]}
+    return {"format": "tflite", "inputs": [desc(d) for d in interp.get_input_details()],
+            "outputs": [desc(d) for d in interp.get_output_details()], "ops": dict(sorted(ops.items())),
+            "nodes": sum(ops.values()), "transposes": ops.get("TRANSPOSE", 0), "py_func_nodes": []}
+
+
 def run(request):
+    import os
     path = request["inputs"]["artifact"]
     if path.endswith(".onnx"):
         info = inspect_onnx(path)
+    elif path.endswith(".tflite"):
+        info = inspect_tflite(path)
+    elif os.path.isdir(path):
+        info = inspect_saved_model(path)
     else:
         import tensorflow as tf
         info = _graphdef.summary(_graphdef.load(tf, path))

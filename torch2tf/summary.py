@@ -54,7 +54,8 @@ def render_inspect(info: dict) -> str:
     lines = [f"format  {info['format']}" + (f" (IR {info['ir_version']}, opsets {info['opsets']})"
                                             if info["format"] == "onnx" else "")]
     for i in info["inputs"]:
-        lines.append(f"input   {i['name']}  shape {i['shape']}  dtype {i['dtype']}")
+        lines.append(f"input   {i['name']}  shape {i['shape']}  dtype {i['dtype']}"
+                     + (f"  (tensor {i['tensor']})" if i.get("tensor") else ""))
     for o in info["outputs"]:
         lines.append(f"output  {o['name'] if isinstance(o, dict) else o}"
                      + (f"  shape {o['shape']}" if isinstance(o, dict) else ""))
