@@ -2,8 +2,8 @@
 
 format "saved_model": a SavedModel with a `serving_default` signature keyed by the config's input
 and output names, built with the TF1 SavedModelBuilder of the env it runs in (the target runtime,
-as TF Serving and TF-TRT of that version load it); format "tflite": a .tflite converted with the
-TF 2 converter of the env it runs in.
+as TF Serving and TF-TRT of that version load it); format "tflite": a .tflite made by onnx2tf
+from the exported ONNX file (in the onnx2tf env).
 """
 
 import os
@@ -32,18 +32,35 @@ def saved_model(request, tf):
 
 
 def tflite(request, tf):
+    """onnx2tf straight from the ONNX file: NHWC-native TFLite ops, no flex (TF Select) kernels,
+    which a frozen onnx-tf graph would need (e.g. Dilation2D for padded pools). I/O kept NCHW."""
+    import glob
+    import shutil
+    import tempfile
+
+    import numpy as np
+    import onnx2tf
     params = request["params"]
-    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
-        request["inputs"]["graph"], input_arrays=list(params["inputs"]), output_arrays=list(params["outputs"]),
-        input_shapes=dict((k, list(v)) for k, v in params["input_shapes"].items()))
+    work = tempfile.mkdtemp(dir=request["output_dir"])
+    # onnx2tf downloads calibration data unless this file sits in its cwd (see convert.py)
+    np.save("calibration_image_sample_data_20x128x128x3_float32.npy", np.zeros((20, 128, 128, 3), np.float32))
     try:
-        blob = converter.convert()
-    except Exception as exc:
-        raise StageFailure("TFLite conversion failed: %s: %s" % (type(exc).__name__, str(exc)[:2000]),
-                           hint="ops TFLite lacks need SELECT_TF_OPS; try the onnx2tf route", kind="TfliteError")
-    with open(os.path.join(request["output_dir"], "model.tflite"), "wb") as fh:
-        fh.write(blob)
-    return {"outputs": {"tflite": "model.tflite"}, "metrics": {"tensorflow": tf.__version__, "bytes": len(blob)}}
+        onnx2tf.convert(input_onnx_file_path=request["inputs"]["model"], output_folder_path=work, non_verbose=True,
+                        keep_ncw_or_nchw_or_ncdhw_input_names=list(params["inputs"]),
+                        copy_onnx_input_output_names_to_tflite=True)
+    except SystemExit as exc:
+        raise StageFailure("onnx2tf stopped (exit %s) while making the .tflite; see the log" % exc.code,
+                           kind="TfliteError")
+    finally:
+        os.remove("calibration_image_sample_data_20x128x128x3_float32.npy")
+    found = glob.glob(os.path.join(work, "*_float32.tflite"))
+    if not found:
+        raise StageFailure("onnx2tf wrote no float32 .tflite", kind="TfliteError")
+    out = os.path.join(request["output_dir"], "model.tflite")
+    shutil.move(found[0], out)
+    shutil.rmtree(work)
+    return {"outputs": {"tflite": "model.tflite"},
+            "metrics": {"tensorflow": tf.__version__, "bytes": os.path.getsize(out), "converter": "onnx2tf"}}
 
 
 FORMATS = {"saved_model": saved_model, "tflite": tflite}

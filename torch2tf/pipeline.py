@@ -143,21 +143,17 @@ def _execute(state: _Run, options: Options) -> None:
     for fmt in cfg.formats:
         if fmt == "frozen_pb":
             continue
-        # SavedModel: built by the target runtime's own TF1 builder; TFLite: by TF 2's converter
+        # SavedModel: built by the target runtime's own TF1 builder from the verified graph;
+        # TFLite: by onnx2tf from the ONNX file (no flex ops), I/O kept NCHW
         env = route.verify_env if fmt == "saved_model" else TFLITE_ENV
-        shapes = {i.name: _graph_shape(i.shape, route.layout) for i in cfg.inputs}
-        pkg = state.step(fmt, "package", env, {"graph": graph},
-                         {"format": fmt, "input_shapes": shapes, **io})
+        source = {"graph": graph} if fmt == "saved_model" else {"model": export.outputs["model"]}
+        pkg = state.step(fmt, "package", env, source, {"format": fmt, **io})
         artifact = pkg.outputs[fmt]
         checked = state.step(f"verify-{fmt}", "verify", env, {"artifact": artifact, **refs},
-                             {"runtime": fmt, **verify_params})
+                             {**verify_params, "runtime": fmt,
+                              "layout": route.layout if fmt == "saved_model" else "nchw"})
         _require_passed(checked, state, f"{fmt} ({env})", "the package changed the numbers; see the log")
         state.packages[fmt] = (artifact, checked.metrics)
-
-
-def _graph_shape(shape: tuple, layout: str) -> list:
-    """The input shape the converted graph takes: NCHW as configured, or NHWC for an nhwc route."""
-    return [shape[0], shape[2], shape[3], shape[1]] if layout == "nhwc" and len(shape) == 4 else list(shape)
 
 
 def _require_passed(run: StageRun, state: _Run, hop: str, hint: str) -> None:
@@ -225,7 +221,8 @@ def _latency_rows(report: dict, state: _Run) -> list[dict]:
             continue
         rows.append({"artifact": artifact, "latency_ms": round(block["latency_ms"], 3),
                      "vs_pytorch": round(block["latency_ms"] / torch_ms, 3) if torch_ms else None,
-                     "transposes": transposes if artifact != "model.onnx (onnxruntime)" else None})
+                     # the frozen graph and the SavedModel share one graph; the .tflite is onnx2tf's own
+                     "transposes": transposes if artifact in ("model.pb", "saved_model") else None})
     return rows
 
 
@@ -247,15 +244,19 @@ def _publish(dest: Path, report: dict, state: _Run) -> dict:
     for key, art in by["export"].outputs.items():
         if key != "model":
             files[f"{key}.npy"] = art
-    artifacts = {}
-    for name, art in files.items():
-        _link(art.path, tmp / name)
-        artifacts[name] = str(dest / name)
-    for r in state.runs:
-        _link(r.log, tmp / "logs" / f"{r.label}-{r.env}.log" if r.label == "registry" else tmp / "logs" / f"{r.label}.log")
-    report["artifacts"] = artifacts
-    atomic.write_text(tmp / "report.json", json.dumps(report, indent=2) + "\n")
-    atomic.replace_dir(tmp, dest)
+    try:
+        artifacts = {}
+        for name, art in files.items():
+            _link(art.path, tmp / name)
+            artifacts[name] = str(dest / name)
+        for r in state.runs:
+            _link(r.log, tmp / "logs" / f"{r.label}-{r.env}.log" if r.label == "registry" else tmp / "logs" / f"{r.label}.log")
+        report["artifacts"] = artifacts
+        atomic.write_text(tmp / "report.json", json.dumps(report, indent=2) + "\n")
+        atomic.replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return artifacts
 
 
@@ -282,6 +283,7 @@ def _publish_failure(dest: Path, report: dict, state: _Run) -> None:
 
 def _link(src: Path, dst: Path) -> None:
     """Hard-link from the cache (no copy of big models), copying across filesystems."""
+    src, dst = Path(src), Path(dst)
     if src.is_dir():
         shutil.copytree(src, dst, copy_function=_link)
         return
