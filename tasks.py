@@ -162,5 +162,24 @@ def inspect(c, path, env=None, json_=False):
     print(json.dumps(info, indent=2) if json_ else render_inspect(info))
 
 
+@task(help={"models": "comma list of configs/matrix/ stems (default: all)",
+            "targets": "comma list of targets (default: all)", "routes": "comma list of route names",
+            "jobs": "cells in parallel (default: the number of cores)", "fresh": "re-run finished cells too"})
+@_user_errors
+def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False):
+    """Run models x routes for real; write artifacts/matrix/results.json, report.md, report.html."""
+    import os
+
+    from torch2tf.matrix import matrix_dir, run_matrix
+    split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
+    settings = _settings(c)
+    results = run_matrix(settings, models=split(models), targets=split(targets), routes=split(routes),
+                         jobs=int(jobs) if jobs else (os.cpu_count() or 1), fresh=fresh,
+                         echo=lambda line: print(line, flush=True))
+    passed = sum(1 for r in results["cells"] if r["status"] == "passed")
+    print(f"{passed}/{len(results['cells'])} cells pass; report: {matrix_dir(settings) / 'report.md'}")
+
+
 ns.add_task(pipeline)
+ns.add_task(matrix)
 ns.add_task(inspect)

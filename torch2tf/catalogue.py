@@ -37,8 +37,10 @@ CATALOGUE = (
           "such a graph runs only in the converting process", "use a newer opset/onnx-tf route"),
     Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
           "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
-    Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)", "torch 1.7 cannot export that op "
-          "at this opset", "raise the opset (opset: in the config) if the target reads it"),
+    Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "
+          r"opset version \d+ is not supported", "torch 1.7 cannot export that op at this opset",
+          "raise the opset (opset: in the config) if the target reads it, or replace the op in the model "
+          "(e.g. SiLU -> x * sigmoid(x))"),
 )
 
 

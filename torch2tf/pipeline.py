@@ -31,10 +31,18 @@ class Options:
     echo: Callable[[str], None] = print
 
 
-def pick_route(compat: Compat, cfg: PipelineConfig, target: str, forced: str | None) -> tuple[Route, str]:
+def pick_route(compat: Compat, cfg: PipelineConfig, target: str, forced: str | None,
+               settings: Settings) -> tuple[Route, str]:
+    """--route, else what `invoke matrix` measured, else the declared order."""
     if forced:
         return compat.route(target, forced), "forced with --route / route: in the config"
-    return compat.routes(target)[0], "first declared route for " + target
+    from torch2tf.matrix import measured_route
+    from torch2tf.modelid import model_digest
+    declared = [r.name for r in compat.routes(target)]
+    measured = measured_route(settings, target, model_digest(cfg), declared)
+    if measured:
+        return compat.route(target, measured[0]), measured[1]
+    return compat.routes(target)[0], "first declared route for " + target + " (no matrix results yet)"
 
 
 @dataclass
@@ -68,7 +76,7 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     cfg = load_config(config_path)
     target = options.target or cfg.target
     compat = load_compat(settings.configs_dir / "compat.yaml")
-    route, reason = pick_route(compat, cfg, target, options.route or cfg.route)
+    route, reason = pick_route(compat, cfg, target, options.route or cfg.route, settings)
     out_root = options.artifacts_dir or settings.artifacts_dir
     echo = options.echo
     echo(f"torch2tf: {cfg.name} -> {target} via route {route.name} ({reason})")

@@ -97,6 +97,13 @@ class StageRunner:
         entry = self.settings.store / "cache" / stage / key[:2] / key
         if not self.fresh and (entry / "result.json").is_file():
             return self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=True)
+        # one runner per key at a time: parallel matrix cells share one export per model and opset
+        with atomic.file_lock(self.settings.store / "cache" / "locks" / f"{key}.lock"):
+            if not self.fresh and (entry / "result.json").is_file():
+                return self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=True)
+            return self._run_missing(stage, env_name, inputs, params, key, entry, t0)
+
+    def _run_missing(self, stage, env_name, inputs, params, key, entry, t0) -> StageRun:
         spec, env = self._env(env_name)
         t_env = time.perf_counter()
         envs.build(spec, self.settings)

@@ -1,0 +1,142 @@
+"""`invoke matrix`: models x routes, each cell a real pipeline run; parallel, resumable, and one
+cell's failure never stops the rest. Cell results are files, so an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch2tf import atomic, catalogue
+from torch2tf.compat import load_compat
+from torch2tf.config import load_config
+from torch2tf.errors import ConfigError, Torch2TFError
+from torch2tf.modelid import model_digest
+from torch2tf.pipeline import Options, run_pipeline
+from torch2tf.settings import Settings
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str          # config stem in configs/matrix/
+    config: Path
+    target: str
+    route: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}__{self.target}__{self.route}"
+
+
+def matrix_dir(settings: Settings) -> Path:
+    return settings.artifacts_dir / "matrix"
+
+
+def plan(settings: Settings, models=None, targets=None, routes=None) -> list[Cell]:
+    compat = load_compat(settings.configs_dir / "compat.yaml")
+    configs = {p.stem: p for p in sorted((settings.configs_dir / "matrix").glob("*.yaml"))}
+    for name in models or []:
+        if name not in configs:
+            raise ConfigError(f"no matrix model {name!r}", where=str(settings.configs_dir / "matrix"),
+                              hint=f"models: {', '.join(configs)}")
+    for t in targets or []:
+        compat.routes(t)
+    cells = []
+    for model in models or configs:
+        for target in targets or compat.targets:
+            for route in compat.routes(target):
+                if not routes or route.name in routes:
+                    cells.append(Cell(model=model, config=configs[model], target=target, route=route.name))
+    if not cells:
+        raise ConfigError("the selection leaves no cells to run", where=str(compat.path),
+                          hint="check --models / --targets / --routes")
+    return cells
+
+
+def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
+    cfg = load_config(cell.config)
+    started = time.time()
+    row = {"id": cell.id, "model": cell.model, "model_digest": model_digest(cfg), "target": cell.target,
+           "route": cell.route, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route,
+                                                          artifacts_dir=out_dir / "runs" / cell.id, echo=lambda _: None))
+        row.update(status="passed", max_abs_diff=max(o["max_abs_diff"] for o in rep["verify"]["outputs"]),
+                   latency_ms=rep["verify"].get("latency_ms"), pytorch_latency_ms=rep.get("pytorch_latency_ms"),
+                   transposes=rep["graph"].get("transposes"), stages=rep["stages"],
+                   versions={"tensorflow": rep["verify"].get("tensorflow"), **rep.get("versions", {})})
+    except Torch2TFError as exc:
+        known = catalogue.match(exc.message)
+        row.update(status="failed", error_class=getattr(exc, "error_class", None) or (known.error_class if known else
+                                                                                        type(exc).__name__),
+                   stage=getattr(exc, "stage", None), message=exc.message.splitlines()[0][:400],
+                   hint=exc.hint, log=exc.log)
+    row["seconds"] = round(time.time() - started, 2)
+    return row
+
+
+def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jobs: int = 2, fresh: bool = False,
+               echo: Callable[[str], None] = print) -> dict:
+    cells = plan(settings, models, targets, routes)
+    out = matrix_dir(settings)
+    cell_dir = out / "cells"
+    todo = [c for c in cells if fresh or not (cell_dir / f"{c.id}.json").is_file()]
+    echo(f"matrix: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, {jobs} in parallel")
+    lock = threading.Lock()
+    done = [0]
+    started = time.time()
+
+    def work(cell: Cell) -> None:
+        row = run_cell(cell, settings, out)
+        atomic.write_text(cell_dir / f"{cell.id}.json", json.dumps(row, indent=2) + "\n")   # done = file exists
+        with lock:
+            done[0] += 1
+            detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
+            echo(f"[{done[0]}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
+                 f"{row['status']:<6} {detail} ({row['seconds']:.0f}s)")
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for f in [pool.submit(work, c) for c in todo]:
+            f.result()
+    results = collect(settings, cells)
+    results["wall_seconds_this_run"] = round(time.time() - started, 1)
+    results["jobs"] = jobs
+    write_results(out, results)
+    return results
+
+
+def collect(settings: Settings, cells: list[Cell]) -> dict:
+    compat = load_compat(settings.configs_dir / "compat.yaml")
+    rows = []
+    for c in cells:
+        path = matrix_dir(settings) / "cells" / f"{c.id}.json"
+        if path.is_file():
+            rows.append(json.loads(path.read_text()))
+    return {"generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "stacks": compat.stacks, "cells": rows}
+
+
+def write_results(out: Path, results: dict) -> None:
+    from torch2tf.matrix_report import render_html, render_markdown
+    atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic.write_text(out / "report.md", render_markdown(results))
+    atomic.write_text(out / "report.html", render_html(results))
+
+
+def measured_route(settings: Settings, target: str, digest: str, declared: list[str]) -> tuple[str, str] | None:
+    """The route to take from the matrix's measurements, with the reason; None if nothing measured."""
+    path = matrix_dir(settings) / "results.json"
+    if not path.is_file():
+        return None
+    cells = [c for c in json.loads(path.read_text()).get("cells", []) if c["target"] == target]
+    for name in declared:
+        if any(c["route"] == name and c["model_digest"] == digest and c["status"] == "passed" for c in cells):
+            return name, f"the matrix measured it passing for this model ({path})"
+    wins = {name: sum(1 for c in cells if c["route"] == name and c["status"] == "passed") for name in declared}
+    if wins and max(wins.values()) > 0:
+        best = max(declared, key=lambda n: (wins[n], -declared.index(n)))
+        return best, f"passed for the most models in the matrix ({wins[best]}), none measured for this model"
+    return None

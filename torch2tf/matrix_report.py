@@ -1,0 +1,105 @@
+"""Render matrix results: a Markdown table and a self-contained HTML page with an SVG heatmap."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+
+def _columns(results: dict) -> list[tuple[str, str]]:
+    seen = []
+    for c in results["cells"]:
+        key = (c["target"], c["route"])
+        if key not in seen:
+            seen.append(key)
+    return seen
+
+
+def _models(results: dict) -> list[str]:
+    return sorted({c["model"] for c in results["cells"]})
+
+
+def _index(results: dict) -> dict:
+    return {(c["model"], c["target"], c["route"]): c for c in results["cells"]}
+
+
+def _label(cell: dict | None) -> str:
+    if cell is None:
+        return "—"
+    if cell["status"] == "passed":
+        return f"✅ {cell['max_abs_diff']:.0e}"
+    return f"❌ {cell.get('error_class')}"
+
+
+def _summary(results: dict) -> list[str]:
+    per_target = Counter()
+    passed = Counter()
+    for c in results["cells"]:
+        per_target[c["target"]] += 1
+        passed[c["target"]] += c["status"] == "passed"
+    return [f"{t}: {passed[t]}/{n} cells pass" for t, n in per_target.items()]
+
+
+def render_markdown(results: dict) -> str:
+    cols = _columns(results)
+    idx = _index(results)
+    lines = [f"# torch2tf compatibility matrix", "", f"Generated {results['generated']}; "
+             f"each cell is a real pipeline run verified in the target runtime (max abs diff vs PyTorch).", ""]
+    lines += [f"- {s}" for s in _summary(results)] + [""]
+    lines.append("| model | " + " | ".join(f"{t}<br>{r}" for t, r in cols) + " |")
+    lines.append("|---" * (len(cols) + 1) + "|")
+    for m in _models(results):
+        lines.append(f"| {m} | " + " | ".join(_label(idx.get((m, t, r))) for t, r in cols) + " |")
+    failures = [c for c in results["cells"] if c["status"] != "passed"]
+    if failures:
+        lines += ["", "## Failures", "", "| model | target | route | stage | error | hint |", "|---|---|---|---|---|---|"]
+        for c in failures:
+            msg = (c.get("message") or "").replace("|", "\\|")[:160]
+            lines.append(f"| {c['model']} | {c['target']} | {c['route']} | {c.get('stage') or '-'} | "
+                         f"{c.get('error_class')}: {msg} | {(c.get('hint') or '').replace('|', '/')[:200]} |")
+    lines += ["", "## Stacks", "", "| env | versions |", "|---|---|"]
+    for name, stack in results.get("stacks", {}).items():
+        lines.append(f"| {name} | " + ", ".join(f"{k} {v}" for k, v in stack.items()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _svg(results: dict) -> str:
+    cols, models, idx = _columns(results), _models(results), _index(results)
+    cw, ch, left, top = 26, 22, 130, 190
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + cw * len(cols) + 10}" '
+             f'height="{top + ch * len(models) + 10}" font-family="sans-serif" font-size="11">']
+    for j, (t, r) in enumerate(cols):
+        x = left + j * cw + cw / 2
+        parts.append(f'<text transform="translate({x},{top - 6}) rotate(-60)">{html.escape(t + " " + r)}</text>')
+    for i, m in enumerate(models):
+        y = top + i * ch
+        parts.append(f'<text x="4" y="{y + 15}">{html.escape(m)}</text>')
+        for j, (t, r) in enumerate(cols):
+            c = idx.get((m, t, r))
+            color = "#ddd" if c is None else "#3a3" if c["status"] == "passed" else "#d33"
+            tip = _label(c) + ("" if not c or c["status"] == "passed" else f" — {c.get('hint') or ''}")
+            parts.append(f'<rect x="{left + j * cw}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{color}">'
+                         f'<title>{html.escape(f"{m} / {t} / {r}: {tip}")}</title></rect>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(results: dict) -> str:
+    cols, models, idx = _columns(results), _models(results), _index(results)
+    head = "".join(f"<th>{html.escape(t)}<br>{html.escape(r)}</th>" for t, r in cols)
+    body = []
+    for m in models:
+        tds = []
+        for t, r in cols:
+            c = idx.get((m, t, r))
+            cls = "none" if c is None else c["status"]
+            title = "" if not c or c["status"] == "passed" else html.escape(f"{c.get('message')}\n{c.get('hint')}")
+            tds.append(f'<td class="{cls}" title="{title}">{html.escape(_label(c))}</td>')
+        body.append(f"<tr><th>{html.escape(m)}</th>{''.join(tds)}</tr>")
+    summary = "".join(f"<li>{html.escape(s)}</li>" for s in _summary(results))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>torch2tf matrix</title>
+<style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:12px}}
+td.passed{{background:#dfd}} td.failed{{background:#fdd}} table{{border-collapse:collapse}}</style></head>
+<body><h1>torch2tf compatibility matrix</h1><p>Generated {html.escape(results['generated'])}.</p>
+<ul>{summary}</ul>{_svg(results)}<table><tr><th>model</th>{head}</tr>{''.join(body)}</table></body></html>
+"""
