@@ -164,15 +164,28 @@ def inspect(c, path, env=None, json_=False):
 
 @task(help={"models": "comma list of configs/matrix/ stems (default: all)",
             "targets": "comma list of targets (default: all)", "routes": "comma list of route names",
-            "jobs": "cells in parallel (default: the number of cores)", "fresh": "re-run finished cells too"})
+            "jobs": "cells in parallel (default: the number of cores)", "fresh": "re-run finished cells too",
+            "docs": "write docs/COMPATIBILITY.md from the last results instead of running"})
 @_user_errors
-def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False):
+def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, docs=False):
     """Run models x routes for real; write artifacts/matrix/results.json, report.md, report.html."""
     import os
+    import platform
 
+    from torch2tf import atomic
     from torch2tf.matrix import matrix_dir, run_matrix
+    from torch2tf.matrix_report import render_docs
     split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
     settings = _settings(c)
+    if docs:
+        results_path = matrix_dir(settings) / "results.json"
+        if not results_path.is_file():
+            raise Exit("torch2tf: no matrix results yet: run `invoke matrix` first", code=1)
+        machine = f"{platform.machine()} Linux, {os.cpu_count()} cores, Python {platform.python_version()} host"
+        out = settings.root / "docs" / "COMPATIBILITY.md"
+        atomic.write_text(out, render_docs(json.loads(results_path.read_text()), machine))
+        print(f"wrote {out}")
+        return
     results = run_matrix(settings, models=split(models), targets=split(targets), routes=split(routes),
                          jobs=int(jobs) if jobs else (os.cpu_count() or 1), fresh=fresh,
                          echo=lambda line: print(line, flush=True))

@@ -3,6 +3,7 @@ cell's failure never stops the rest. Cell results are files, so an interrupted r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -57,11 +58,27 @@ def plan(settings: Settings, models=None, targets=None, routes=None) -> list[Cel
     return cells
 
 
+def route_digest(settings: Settings, target: str, route: str) -> str:
+    r = load_compat(settings.configs_dir / "compat.yaml").route(target, route)
+    return hashlib.sha256(repr(r).encode()).hexdigest()[:16]
+
+
+def _finished(cell: Cell, cell_dir: Path, settings: Settings) -> bool:
+    """A cell is done if its result exists for this very model and route definition."""
+    path = cell_dir / f"{cell.id}.json"
+    if not path.is_file():
+        return False
+    row = json.loads(path.read_text())
+    return (row.get("model_digest") == model_digest(load_config(cell.config))
+            and row.get("route_digest") == route_digest(settings, cell.target, cell.route))
+
+
 def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
     cfg = load_config(cell.config)
     started = time.time()
     row = {"id": cell.id, "model": cell.model, "model_digest": model_digest(cfg), "target": cell.target,
-           "route": cell.route, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+           "route": cell.route, "route_digest": route_digest(settings, cell.target, cell.route),
+           "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route,
                                                           artifacts_dir=out_dir / "runs" / cell.id, echo=lambda _: None))
@@ -84,7 +101,7 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
     cells = plan(settings, models, targets, routes)
     out = matrix_dir(settings)
     cell_dir = out / "cells"
-    todo = [c for c in cells if fresh or not (cell_dir / f"{c.id}.json").is_file()]
+    todo = [c for c in cells if fresh or not _finished(c, cell_dir, settings)]
     echo(f"matrix: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, {jobs} in parallel")
     lock = threading.Lock()
     done = [0]
