@@ -193,6 +193,18 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
     print(f"{passed}/{len(results['cells'])} cells pass; report: {matrix_dir(settings) / 'report.md'}")
 
 
+@task(help={"only": "comma list of bench scripts (pipeline_bench, install_bench, matrix_scaling, model_speed, env_builds)"})
+def bench(c, only=""):
+    """Run the benchmarks; figures to bench/results.json and the table in bench/README.md."""
+    import subprocess
+    from pathlib import Path
+    code = subprocess.run([sys.executable, str(Path(__file__).parent / "bench" / "run_all.py"),
+                           *[x for x in only.split(",") if x]]).returncode
+    if code:
+        raise Exit(code=code)
+
+
 ns.add_task(pipeline)
 ns.add_task(matrix)
+ns.add_task(bench)
 ns.add_task(inspect)

@@ -28,6 +28,7 @@ class Options:
     opset: int | None = None
     fresh: bool = False
     artifacts_dir: Path | None = None      # default: <project>/artifacts
+    latency_runs: int = 10                 # timed runs (after 3 warm-up) per artifact and for PyTorch
     echo: Callable[[str], None] = print
 
 
@@ -114,9 +115,10 @@ def _execute(state: _Run, options: Options) -> None:
         "factory": factory, "kwargs": cfg.model.kwargs, "seed": cfg.seed, "opset": opset,
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "dynamic": i.dynamic,
                     "preprocess": i.preprocess} for i in cfg.inputs],
-        "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True})
+        "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True, "runs": options.latency_runs})
     refs = {k: v for k, v in export.outputs.items() if k.startswith(("input.", "ref."))}
-    verify_params = {"inputs": names_in, "outputs": list(cfg.outputs), "atol": cfg.atol, "rtol": cfg.rtol}
+    verify_params = {"inputs": names_in, "outputs": list(cfg.outputs), "atol": cfg.atol, "rtol": cfg.rtol,
+                     "runs": options.latency_runs}
 
     middle = state.step("onnx-check", "verify", route.export.env, {"artifact": export.outputs["model"], **refs},
                         {"runtime": "onnxruntime", **verify_params})

@@ -1,0 +1,67 @@
+"""Render bench/results.json into the table in bench/README.md (between the markers)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import HERE, RESULTS  # noqa: E402
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def fmt(s: dict) -> str:
+    return f"{s['min']} / **{s['median']}** / {s['max']}"
+
+
+def rows(r: dict) -> list[str]:
+    out = ["| # | figure | min / median / max | target | met |", "|---|---|---|---|---|"]
+    p = r.get("pipeline")
+    if p:
+        out += [
+            f"| 1 | cached re-run wall (s) | {fmt(p['cached_wall_s'])} | ≤ 1 s | {p['cached_wall_s']['median'] <= 1} |",
+            f"| 1 | cached / cold | {p['cached_over_cold']} (cold {fmt(p['cold_wall_s'])} s) | ≤ 0.05 | {p['cached_over_cold'] <= 0.05} |",
+            f"| 2 | pipeline wall / stage processes | {fmt(p['wall_over_stage_processes'])} | ≤ 1.10 | {p['wall_over_stage_processes']['median'] <= 1.10} |",
+            f"| 2 | pipeline wall / hand-written baseline | {fmt(p['wall_over_handwritten_baseline'])} | ≤ 1.15 | {p['wall_over_handwritten_baseline']['median'] <= 1.15} |",
+            f"| 6 | orchestrator peak RSS (MB) | {fmt(p['orchestrator_peak_rss_mb'])} | ≤ 150 | {p['orchestrator_peak_rss_mb']['max'] <= 150} |",
+        ]
+    i = r.get("install")
+    for name, row in (i or {}).get("per_env", {}).items():
+        out.append(f"| 3 | {name}: pip / uv, warm (uv {fmt(row['uv_warm_s'])} s, pip {fmt(row['pip_warm_s'])} s; "
+                   f"uv cold {row['uv_cold_s']} s) | {row['pip_over_uv']}x | ≥ 5x | {row['pip_over_uv'] >= 5} |")
+    m = r.get("matrix_scaling")
+    if m:
+        out.append(f"| 4 | reduced matrix jobs1 / jobs2 ({m['jobs1_s']} s / {m['jobs2_s']} s, {m['cells']} cells) | "
+                   f"{m['speedup']} | ≥ 1.6 | {m['speedup'] >= 1.6} |")
+    s = r.get("model_speed")
+    for t, b in (s or {}).get("best_per_target", {}).items():
+        out.append(f"| 5 | {t}: best route {b['route']}, latency / PyTorch | {b['ratio']} | ≤ 1.0 | {b['ratio'] <= 1.0} |")
+    e = r.get("env_builds")
+    for name, row in (e or {}).get("per_env", {}).items():
+        out.append(f"| env | {name}: cold build {row['cold_s']} s, warm {fmt(row['warm_s'])} s, {row['size_mb']} MB | | | |")
+    if e:
+        out.append(f"| env | no-op `env.build --all` (s) | {fmt(e['noop_build_all_s'])} | | |")
+    if s:
+        out += ["", "Per route (item 5):", "", "| target | route | latency ms | PyTorch ms | ratio | Transpose |",
+                "|---|---|---|---|---|---|"]
+        for x in s["rows"]:
+            if x["status"] == "passed":
+                out.append(f"| {x['target']} | {x['route']} | {x['latency_ms']} | {x['pytorch_ms']} | {x['ratio']} | {x['transposes']} |")
+            else:
+                out.append(f"| {x['target']} | {x['route']} | failed: {x['error'][:80]} | | | |")
+    return out
+
+
+def main() -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    readme.write_text(head + START + "\n" + "\n".join(rows(results)) + "\n" + END + tail)
+
+
+if __name__ == "__main__":
+    main()
