@@ -53,6 +53,24 @@ def add_identity(gd, name, source_tensor, dtype_enum):
     return node
 
 
+def add_transpose(gd, name, source_tensor, perm, dtype_enum):
+    """Append `name = Transpose(source_tensor, perm)` (with its int32 perm Const); returns name:0."""
+    const = gd.node.add()
+    const.name = name + "/perm"
+    const.op = "Const"
+    const.attr["dtype"].type = 3          # DT_INT32
+    const.attr["value"].tensor.dtype = 3
+    const.attr["value"].tensor.tensor_shape.dim.add().size = len(perm)
+    const.attr["value"].tensor.int_val.extend(perm)
+    node = gd.node.add()
+    node.name = name
+    node.op = "Transpose"
+    node.input.extend([source_tensor, const.name])
+    node.attr["T"].type = dtype_enum
+    node.attr["Tperm"].type = 3
+    return name + ":0"
+
+
 def py_func_nodes(gd):
     return [n.name for n in gd.node if n.op in PY_FUNC_OPS]
 

@@ -81,7 +81,12 @@ def _match(names, candidates, what):
     return found
 
 
-def freeze_saved_model(tf, saved_dir, inputs, outputs):
+# channels-last -> channels-first, by rank: onnx2tf emits NHWC / NDHWC outputs even when it keeps
+# the inputs NCHW, so an nchw route transposes them back for its users (and for verify).
+TO_CHANNELS_FIRST = {4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
+
+
+def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=False):
     """SavedModel (TF 2) -> GraphDef with variables folded to constants, I/O named as in the config."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
     loaded = tf.saved_model.load(saved_dir)
@@ -95,7 +100,14 @@ def freeze_saved_model(tf, saved_dir, inputs, outputs):
     if len(spec_names) == len(placeholders):
         placeholders = [(k, p[1], p[2]) for k, p in zip(spec_names, placeholders)]
     keys = sorted(fn.structured_outputs)    # frozen.outputs follow nest.flatten order: sorted keys
-    results = [(k, t.name, t.dtype.as_datatype_enum) for k, t in zip(keys, frozen.outputs)]
+    results = []
+    for k, t in zip(keys, frozen.outputs):
+        name = t.name
+        rank = t.shape.rank if hasattr(t.shape, "rank") else None
+        if channels_first_outputs and rank in TO_CHANNELS_FIRST:
+            name = _graphdef.add_transpose(gd, t.name.split(":")[0] + "/torch2tf_nchw", t.name,
+                                           TO_CHANNELS_FIRST[rank], t.dtype.as_datatype_enum)
+        results.append((k, name, t.dtype.as_datatype_enum))
     _name_io(gd, [(n, c[1], c[2]) for n, c in zip(inputs, _match(inputs, placeholders, "input"))],
              [(n, c[1], c[2]) for n, c in zip(outputs, _match(outputs, results, "output"))])
     return gd
@@ -121,7 +133,8 @@ def convert_onnx2tf(request):
     except SystemExit as exc:     # onnx2tf exits on some errors instead of raising
         raise StageFailure("onnx2tf stopped (exit %s); see the log" % exc.code, kind="Onnx2tfError")
     os.remove(os.path.join(out_dir, "calibration_image_sample_data_20x128x128x3_float32.npy"))
-    gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"])
+    gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"],
+                            channels_first_outputs=params.get("layout", "nchw") == "nchw")
     shutil.rmtree(saved)
     return _finish(request, gd, tf)
 
