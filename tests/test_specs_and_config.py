@@ -127,3 +127,16 @@ def test_compat_refuses_opset_the_converter_cannot_read(tmp_path):
                                                                   "export: {env: torch17, opset: 11}")
     with pytest.raises(ConfigError, match="reads at most 7"):
         load_compat(write(tmp_path / "compat.yaml", text))
+
+
+def test_shipped_locks_are_current_and_pip_readable():
+    """--only-binary :all: must precede the --no-binary exceptions, or pip drops the exceptions."""
+    from torch2tf.locks import read_lock
+    from torch2tf.settings import Settings
+    settings = Settings()
+    for spec in load_specs(ROOT / "envs").values():
+        lock = read_lock(spec, settings)
+        assert lock.spec_digest == spec.digest, f"{spec.name}: run `invoke env.lock --name {spec.name}`"
+        opts = [ln for ln in lock.text.splitlines() if ln.startswith("--")]
+        assert opts[0].startswith("--only-binary"), opts
+        assert all(spec.pinned(p) == v for p, v in lock.pins().items() if spec.pinned(p))
