@@ -19,8 +19,9 @@ from _protocol import StageFailure
 RENAMES = {
     "AddV2": ("Add", ()),
     "FusedBatchNormV3": ("FusedBatchNorm", ("U",)),     # only if the 6th output is unused (checked)
-    "BatchMatMulV2": ("BatchMatMul", ()),                # only without broadcasting (checked by rank)
 }
+# Not renamed: BatchMatMulV2 -> BatchMatMul is only right without batch broadcasting, which a
+# GraphDef without shapes cannot prove; such graphs are refused.
 
 
 def load_registry(path):
