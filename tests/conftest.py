@@ -13,6 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
 
+# a tiny real stack (Python 3.6, three wheels) for tests of specs, locks and the env store
+TINY_SPEC = """# a tiny stack for the store tests
+name: torch2tf-tiny
+channels: [conda-forge]
+dependencies:
+  - python=3.6
+  - pip
+  - pip:
+      - "--only-binary=:all:"
+      - six==1.16.0
+      - numpy==1.19.5
+      - protobuf==3.19.6
+"""
+
 
 def run_invoke(*args: str, env_overrides: dict | None = None, timeout: float = 3000,
                cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -16,22 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INVOKE, ROOT, run_invoke
+from conftest import INVOKE, ROOT, TINY_SPEC, run_invoke
 
 pytestmark = pytest.mark.envbuild
 
-TINY = """# a tiny stack for the store tests
-name: torch2tf-tiny
-channels: [conda-forge]
-dependencies:
-  - python=3.6
-  - pip
-  - pip:
-      - "--only-binary=:all:"
-      - six==1.16.0
-      - numpy==1.19.5
-      - protobuf==3.19.6
-"""
 
 
 @pytest.fixture
@@ -40,7 +28,7 @@ def tiny(tmp_path: Path) -> dict:
     (root / "envs").mkdir(parents=True)
     shutil.copy(ROOT / "tasks.py", root / "tasks.py")
     shutil.copy(ROOT / "invoke.yaml", root / "invoke.yaml")
-    (root / "envs" / "tiny.yml").write_text(TINY)
+    (root / "envs" / "tiny.yml").write_text(TINY_SPEC)
     env = {"INVOKE_TORCH2TF_ROOT": str(root), "TORCH2TF_STORE": str(tmp_path / "store")}
     out = run_invoke("env.lock", "--name", "tiny", env_overrides=env, cwd=root)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_SPEC
+
 from torch2tf.compat import load_compat
 from torch2tf.config import load_config
 from torch2tf.errors import ConfigError
@@ -25,16 +27,7 @@ def test_shipped_specs_parse():
     assert specs["tf115"].pinned("onnx-tf") == "1.5.0"
 
 
-SPEC = """name: x
-channels: [conda-forge]
-dependencies:
-  - python=3.6
-  - pip
-  - pip:
-      - "--only-binary=:all:"
-      - six==1.16.0
-      - numpy==1.19.5
-"""
+SPEC = TINY_SPEC
 
 
 def test_spec_digest_ignores_yaml_layout_and_order(tmp_path):
