@@ -130,8 +130,6 @@ def _execute(state: _Run, options: Options) -> None:
         params = dict(route.adapt.params)
         if params.pop("static_shapes", False):
             params["static_shapes"] = {i.name: list(i.shape) for i in cfg.inputs}
-        if options.opset or cfg.opset:
-            params.setdefault("opset", None)
         model = state.step("adapt", "adapt", route.adapt.env, {"model": model}, params).outputs["model"]
 
     graph = state.step("convert", "convert", route.convert.env, {"model": model},
@@ -187,7 +185,7 @@ def _stage_rows(state: _Run) -> list[dict]:
 
 
 def _report(state: _Run, status: str, seconds: float, error: Torch2TFError | None = None) -> dict:
-    by = {getattr(r, "label", r.stage): r for r in state.runs}
+    by = {r.label: r for r in state.runs}
     report = {
         "name": state.cfg.name, "config": str(state.cfg.path), "target": state.target, "status": status,
         "route": state.route.name, "route_reason": state.reason, "opset": state.route.opset,

@@ -42,6 +42,7 @@ class StageRun:
     log: Path
     env_seconds: float = 0.0
     stage_wall: float = 0.0     # wall time of the stage process alone (0 when cached)
+    label: str = ""             # the pipeline step's name ("onnx-check" runs the verify stage)
 
 
 def file_digest(path: Path, _memo: dict = {}) -> str:  # noqa: B006 - per-process memo by (path, mtime, size)
