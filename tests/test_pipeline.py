@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_invoke
+from conftest import run_invoke
 from torch2tf import envs, proc
 from torch2tf.settings import Settings
 

@@ -1,6 +1,5 @@
 """The stage programs run under Python 3.6 (TF 1.4): they must compile there."""
 
-import py_compile
 from pathlib import Path
 
 import pytest

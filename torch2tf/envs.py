@@ -21,7 +21,7 @@ from pathlib import Path
 from torch2tf import atomic, proc
 from torch2tf.errors import EnvError
 from torch2tf.interpreters import Interpreter, find_interpreter
-from torch2tf.locks import Lock, is_current, read_lock, require_current
+from torch2tf.locks import Lock, is_current, require_current
 from torch2tf.settings import Settings
 from torch2tf.specs import EnvSpec, load_spec, load_specs
 from torch2tf.uvtool import uv_bin

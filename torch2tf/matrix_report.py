@@ -43,7 +43,7 @@ def _summary(results: dict) -> list[str]:
 def render_markdown(results: dict) -> str:
     cols = _columns(results)
     idx = _index(results)
-    lines = [f"# torch2tf compatibility matrix", "", f"Generated {results['generated']}; "
+    lines = ["# torch2tf compatibility matrix", "", f"Generated {results['generated']}; "
              f"each cell is a real pipeline run verified in the target runtime (max abs diff vs PyTorch).", ""]
     lines += [f"- {s}" for s in _summary(results)] + [""]
     lines.append("| model | " + " | ".join(f"{t}<br>{r}" for t, r in cols) + " |")

@@ -16,7 +16,7 @@ from torch2tf.compat import Compat, Route, load_compat
 from torch2tf.config import PipelineConfig, load_config
 from torch2tf.errors import StageError, Torch2TFError, VerifyError
 from torch2tf.settings import Settings
-from torch2tf.stagerun import Artifact, StageRun, StageRunner
+from torch2tf.stagerun import StageRun, StageRunner
 
 TFLITE_ENV = "onnx2tf"     # TF 2.20 + ai-edge-litert: converts and runs .tflite
 
