@@ -3,7 +3,8 @@
 format "saved_model": a SavedModel with a `serving_default` signature keyed by the config's input
 and output names, built with the TF1 SavedModelBuilder of the env it runs in (the target runtime,
 as TF Serving and TF-TRT of that version load it); format "tflite": a .tflite made by onnx2tf
-from the exported ONNX file (in the onnx2tf env).
+from the exported ONNX file (input "model", in the onnx2tf env), or by TF 2's TFLiteConverter from a
+frozen graph (input "graph", builtin TFLite ops only, as a device without the Flex delegate runs).
 """
 
 import os
@@ -32,6 +33,32 @@ def saved_model(request, tf):
 
 
 def tflite(request, tf):
+    if "graph" in request["inputs"]:
+        return tflite_from_graph(request, tf)
+    return tflite_from_onnx(request, tf)
+
+
+def tflite_from_graph(request, tf):
+    params = request["params"]
+    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+        request["inputs"]["graph"], input_arrays=list(params["inputs"]), output_arrays=list(params["outputs"]))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        blob = converter.convert()
+    except Exception as exc:      # ConverterError names the ops TFLite has no builtin kernel for
+        first = str(exc).strip().splitlines()
+        raise StageFailure("TFLiteConverter (TF %s) failed: %s" % (tf.__version__, "; ".join(
+            line.strip() for line in first if "op" in line.lower())[:600] or type(exc).__name__),
+            hint="the graph needs TensorFlow ops that TFLite lacks as builtins: take the onnx2tf route",
+            kind="TfliteConverterError")
+    out = os.path.join(request["output_dir"], "model.tflite")
+    with open(out, "wb") as f:
+        f.write(blob)
+    return {"outputs": {"tflite": "model.tflite"},
+            "metrics": {"tensorflow": tf.__version__, "bytes": len(blob), "converter": "TFLiteConverter"}}
+
+
+def tflite_from_onnx(request, tf):
     """onnx2tf straight from the ONNX file: NHWC-native TFLite ops, no flex (TF Select) kernels,
     which a frozen onnx-tf graph would need (e.g. Dilation2D for padded pools). I/O kept NCHW."""
     import glob

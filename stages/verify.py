@@ -140,8 +140,19 @@ def run(request):
     got, latency, versions = runner(inputs["artifact"], feeds, params["outputs"], params.get("threads", 1), bench)
     if params.get("layout") == "nhwc":
         got = [g.transpose(0, 3, 1, 2) if np.ndim(g) == 4 else g for g in got]
-    rows = [compare(name, np.asarray(g), r, params["atol"], params["rtol"])
+    got = [np.asarray(g) for g in got]
+    channels_last = []
+    if params["runtime"] == "tflite":
+        # onnx2tf's .tflite keeps NCHW inputs but gives rank-4/5 outputs channels-last
+        for i, (g, r) in enumerate(zip(got, refs)):
+            if g.ndim in (4, 5) and g.shape != r.shape and g.shape == np.moveaxis(r, 1, -1).shape:
+                got[i] = np.moveaxis(g, -1, 1)
+                channels_last.append(params["outputs"][i])
+    rows = [compare(name, g, r, params["atol"], params["rtol"])
             for name, g, r in zip(params["outputs"], got, refs)]
+    for row in rows:
+        if row["name"] in channels_last:
+            row["layout"] = "channels_last"
     passed = all(r["passed"] for r in rows)
     _protocol.log("%s: %s" % (params["runtime"], "passed" if passed else "MISMATCH"))
     metrics = {"passed": passed, "outputs": rows, "latency_ms": latency, "threads": params.get("threads", 1)}

@@ -57,3 +57,25 @@ def test_all_three_formats_each_verified(artifacts_env, target, tf_version):
     assert info["format"] == "saved_model" and info["inputs"][0]["name"].startswith("input")
     info = json.loads(run_invoke("inspect", str(folder / "model.tflite"), "--json").stdout)
     assert info["format"] == "tflite" and info["outputs"]
+
+
+def test_tflite_target_both_routes_on_an_upsampling_net(artifacts_env):
+    """tflite as a deploy target: onnx2tf's .tflite runs in ai-edge-litert with the NCHW input kept
+    and the channels-last output told apart; onnx-tf 1.10 cannot take the bilinear Resize."""
+    args = ("--config", "configs/matrix/segnet.yaml", "--target", "tflite")
+    out = run_invoke("pipeline", *args, "--route", "onnx2tf-opset11", env_overrides=artifacts_env)
+    assert out.returncode == 0, out.stderr
+    folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "m-segnet"
+    rep = json.loads((folder / "report.json").read_text())
+    assert rep["artifact"] == "model.tflite" and (folder / "model.tflite").is_file()
+    assert not (folder / "model.pb").exists()
+    [mask] = rep["verify"]["outputs"]
+    assert rep["verify"]["passed"] and mask["layout"] == "channels_last" and mask["max_abs_diff"] < 1e-4
+    assert rep["graph"]["format"] == "tflite"
+
+    out = run_invoke("pipeline", *args, "--route", "onnx-tf-1.10-tfliteconverter", env_overrides=artifacts_env)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "pytorch_half_pixel" in out.stderr and "onnx2tf route" in out.stderr
+    rep = json.loads((folder / "report.json").read_text())
+    assert rep["status"] == "failed" and rep["last_good"]["route"] == "onnx2tf-opset11"
+    assert (folder / "model.tflite").is_file()      # the last good artifact stays

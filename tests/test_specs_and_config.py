@@ -122,6 +122,19 @@ def test_compat_refuses_opset_the_converter_cannot_read(tmp_path):
         load_compat(write(tmp_path / "compat.yaml", text))
 
 
+def test_compat_tflite_target(tmp_path):
+    compat = load_compat(ROOT / "configs" / "compat.yaml")
+    assert {r.artifact for r in compat.routes("tflite")} == {"tflite"}
+    assert {r.artifact for r in compat.routes("tf1.13")} == {"frozen_pb"}
+    base = (ROOT / "configs" / "compat.yaml").read_text()
+    text = base.replace("convert: {env: onnx2tf, tool: onnx2tf}\n", "convert: {env: onnx2tf, tool: onnx2tf}\n"
+                        "        downgrade: true\n")
+    with pytest.raises(ConfigError, match="downgrades a graph for a tflite target"):
+        load_compat(write(tmp_path / "a.yaml", text))
+    with pytest.raises(ConfigError, match="unknown artifact 'tfjs'"):
+        load_compat(write(tmp_path / "b.yaml", base.replace("artifact: tflite", "artifact: tfjs")))
+
+
 def test_shipped_locks_are_current_and_pip_readable():
     """--only-binary :all: must precede the --no-binary exceptions, or pip drops the exceptions."""
     from torch2tf.locks import read_lock

@@ -35,6 +35,11 @@ CATALOGUE = (
           "the target TensorFlow", "strip attrs the target's OpDef lacks (downgrade), or convert in the target"),
     Known("PyFunc", r"KeyError: 'pyfunc_\d+'", "onnx-tf <= 1.3 fell back to tf.py_func (e.g. ceil_mode pools); "
           "such a graph runs only in the converting process", "use a newer opset/onnx-tf route"),
+    Known("ResizeMode", r"Resize coordinate_transformation_mode=(\w+) is not supported", "onnx-tf cannot convert "
+          "Resize in that mode (torch writes bilinear upsampling with align_corners=False as pytorch_half_pixel)",
+          "take the onnx2tf route for this target, or build the model with align_corners=True"),
+    Known("TfliteBuiltins", r"TFLiteConverter .* failed", "the TensorFlow graph needs ops that TFLite has no "
+          "builtin kernel for (the device has no Flex delegate)", "take the onnx2tf route, which writes builtin ops"),
     Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
           "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "

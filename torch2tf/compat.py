@@ -10,6 +10,7 @@ from torch2tf.strict import check_keys, load_yaml, typed
 
 TOOLS = {"onnx-tf", "onnx2tf"}
 LAYOUTS = {"nchw", "nhwc"}
+ARTIFACTS = {"frozen_pb", "tflite"}     # what a target runtime loads
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Route:
     convert: Step         # params: tool, layout
     verify_env: str
     downgrade: bool = False   # rewrite the converter's graph to the runtime's op set
+    artifact: str = "frozen_pb"   # the target's: frozen_pb (TF graph) or tflite
 
     @property
     def layout(self) -> str:
@@ -76,9 +78,12 @@ def load_compat(path: Path) -> Compat:
     targets = {}
     for target, body in typed(raw["targets"], dict, f"{where}: targets", "targets").items():
         w = f"{where}: targets.{target}"
-        check_keys(body, {"runtime", "routes"}, w, required={"runtime", "routes"})
+        check_keys(body, {"runtime", "routes", "artifact"}, w, required={"runtime", "routes"})
         if body["runtime"] not in stacks:
             raise ConfigError(f"runtime {body['runtime']!r} is not a stack", where=f"{w}.runtime")
+        artifact = body.get("artifact", "frozen_pb")
+        if artifact not in ARTIFACTS:
+            raise ConfigError(f"unknown artifact {artifact!r}", where=f"{w}.artifact", hint=f"one of {sorted(ARTIFACTS)}")
         routes = []
         for i, r in enumerate(typed(body["routes"], list, f"{w}.routes", "routes")):
             rw = f"{w}.routes[{i}]"
@@ -92,7 +97,10 @@ def load_compat(path: Path) -> Compat:
                 raise ConfigError(f"unknown layout {convert.params['layout']!r}", where=f"{rw}.convert.layout",
                                   hint=f"one of {sorted(LAYOUTS)}")
             downgrade = typed(r.get("downgrade", False), bool, f"{rw}.downgrade", "downgrade")
-            if convert.env != body["runtime"] and not downgrade and \
+            if artifact == "tflite" and downgrade:
+                raise ConfigError(f"route {r['name']!r} downgrades a graph for a tflite target", where=rw,
+                                  hint="a .tflite holds TFLite ops, not TensorFlow ones: drop downgrade")
+            if artifact == "frozen_pb" and convert.env != body["runtime"] and not downgrade and \
                     stacks[convert.env].get("tensorflow") != stacks[body["runtime"]].get("tensorflow"):
                 raise ConfigError(f"route {r['name']!r} converts with TensorFlow {stacks[convert.env].get('tensorflow')} "
                                   f"for runtime {body['runtime']} without downgrade", where=rw,
@@ -105,7 +113,7 @@ def load_compat(path: Path) -> Compat:
                 raise ConfigError(f"route {r['name']!r} exports opset {export.params['opset']} but "
                                   f"{convert.env} reads at most {reads}", where=rw)
             routes.append(Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
-                                verify_env=body["runtime"], downgrade=downgrade))
+                                verify_env=body["runtime"], downgrade=downgrade, artifact=artifact))
         names = [r.name for r in routes]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate route names in {target}: {names}", where=w)

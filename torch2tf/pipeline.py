@@ -14,7 +14,7 @@ from typing import Callable
 from torch2tf import atomic
 from torch2tf.compat import Compat, Route, load_compat
 from torch2tf.config import PipelineConfig, load_config
-from torch2tf.errors import StageError, Torch2TFError, VerifyError
+from torch2tf.errors import ConfigError, StageError, Torch2TFError, VerifyError
 from torch2tf.settings import Settings
 from torch2tf.stagerun import StageRun, StageRunner
 
@@ -56,6 +56,7 @@ class _Run:
     echo: Callable[[str], None]
     runs: list[StageRun] = field(default_factory=list)
     packages: dict = field(default_factory=dict)     # format -> (artifact, verify metrics)
+    primary: tuple | None = None     # (file name, artifact) the target runtime loads
     total: int = 6
 
     def step(self, label: str, stage: str, env: str, inputs: dict, params: dict) -> StageRun:
@@ -83,7 +84,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     echo(f"torch2tf: {cfg.name} -> {target} via route {route.name} ({reason})")
     state = _Run(cfg=cfg, target=target, route=route, reason=reason, echo=echo,
                  runner=StageRunner(settings, fresh=options.fresh),
-                 total=5 + bool(route.adapt) + 3 * route.downgrade + 2 * len([f for f in cfg.formats if f != "frozen_pb"]))
+                 total=_stage_count(cfg, route))
+    _check_formats(cfg, route)
     started = time.perf_counter()
     try:
         _execute(state, options)
@@ -94,6 +96,19 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     report = _report(state, "passed", time.perf_counter() - started)
     report["artifacts"] = _publish(out_root / cfg.name, report, state)
     return report
+
+
+def _stage_count(cfg: PipelineConfig, route: Route) -> int:
+    if route.artifact == "tflite":
+        return 5 + bool(route.adapt) + (route.convert.params["tool"] != "onnx2tf")
+    return 5 + bool(route.adapt) + 3 * route.downgrade + 2 * len([f for f in cfg.formats if f != "frozen_pb"])
+
+
+def _check_formats(cfg: PipelineConfig, route: Route) -> None:
+    extra = [f for f in cfg.formats if f not in ("frozen_pb", "tflite")]
+    if route.artifact == "tflite" and extra:
+        raise ConfigError(f"target {route.target!r} makes a .tflite; formats {extra} need a TensorFlow target",
+                          where=f"{cfg.path}: formats", hint="drop them, or run the config again with a TF target")
 
 
 def _execute(state: _Run, options: Options) -> None:
@@ -132,9 +147,12 @@ def _execute(state: _Run, options: Options) -> None:
             params["static_shapes"] = {i.name: list(i.shape) for i in cfg.inputs}
         model = state.step("adapt", "adapt", route.adapt.env, {"model": model}, params).outputs["model"]
 
+    io = {"inputs": names_in, "outputs": list(cfg.outputs)}
+    if route.artifact == "tflite":
+        _to_tflite(state, model, io, refs, verify_params)
+        return
     graph = state.step("convert", "convert", route.convert.env, {"model": model},
-                       {"tool": route.convert.params["tool"], "layout": route.layout, "inputs": names_in,
-                        "outputs": list(cfg.outputs)}).outputs["graph"]
+                       {"tool": route.convert.params["tool"], "layout": route.layout, **io}).outputs["graph"]
     if route.downgrade:
         source = state.step("registry", "opregistry", route.convert.env, {}, {}).outputs["registry"]
         target = state.step("registry", "opregistry", route.verify_env, {}, {}).outputs["registry"]
@@ -147,7 +165,7 @@ def _execute(state: _Run, options: Options) -> None:
                     "the conversion changed the numbers: try another route (`--route`) or looser "
                     "tolerance: if the model is sensitive")
     state.step("inspect", "inspect_graph", route.verify_env, {"artifact": graph}, {})
-    io = {"inputs": names_in, "outputs": list(cfg.outputs)}
+    state.primary = ("model.pb", graph)
     for fmt in cfg.formats:
         if fmt == "frozen_pb":
             continue
@@ -162,6 +180,26 @@ def _execute(state: _Run, options: Options) -> None:
                               "layout": route.layout if fmt == "saved_model" else "nchw"})
         _require_passed(checked, state, f"{fmt} ({env})", "the package changed the numbers; see the log")
         state.packages[fmt] = (artifact, checked.metrics)
+
+
+def _to_tflite(state: _Run, model, io: dict, refs: dict, verify_params: dict) -> None:
+    """A tflite target: onnx2tf from the ONNX file, or the converter's frozen graph through
+    TFLiteConverter; then run in the target's TFLite interpreter."""
+    route = state.route
+    if route.convert.params["tool"] == "onnx2tf":
+        tflite = state.step("convert", "package", route.convert.env, {"model": model},
+                            {"format": "tflite", **io}).outputs["tflite"]
+    else:
+        graph = state.step("convert", "convert", route.convert.env, {"model": model},
+                           {"tool": route.convert.params["tool"], "layout": route.layout, **io}).outputs["graph"]
+        tflite = state.step("tflite", "package", route.convert.env, {"graph": graph},
+                            {"format": "tflite", **io}).outputs["tflite"]
+    verify = state.step("verify", "verify", route.verify_env, {"artifact": tflite, **refs},
+                        {"runtime": "tflite", **verify_params, "layout": "nchw"})
+    _require_passed(verify, state, f"TFLite ({route.verify_env})",
+                    "the conversion changed the numbers: try the other tflite route (`--route`)")
+    state.step("inspect", "inspect_graph", route.verify_env, {"artifact": tflite}, {})
+    state.primary = ("model.tflite", tflite)
 
 
 def _require_passed(run: StageRun, state: _Run, hop: str, hint: str) -> None:
@@ -204,6 +242,7 @@ def _report(state: _Run, status: str, seconds: float, error: Torch2TFError | Non
     if "downgrade" in by:
         report["downgrade"] = by["downgrade"].metrics
     report["route_layout"] = state.route.layout
+    report["artifact"] = "model.tflite" if state.route.artifact == "tflite" else "model.pb"
     if state.packages:
         report["packages"] = {fmt: m for fmt, (_, m) in state.packages.items()}
     report["latency"] = _latency_rows(report, state)
@@ -223,14 +262,14 @@ def _latency_rows(report: dict, state: _Run) -> list[dict]:
     rows = []
     transposes = (report.get("graph") or {}).get("transposes")
     for artifact, block in [("model.onnx (onnxruntime)", report.get("onnx_check")),
-                            ("model.pb", report.get("verify"))] + \
+                            (report.get("artifact", "model.pb"), report.get("verify"))] + \
                            [(fmt, m) for fmt, m in (report.get("packages") or {}).items()]:
         if not block or block.get("latency_ms") is None:
             continue
         rows.append({"artifact": artifact, "latency_ms": round(block["latency_ms"], 3),
                      "vs_pytorch": round(block["latency_ms"] / torch_ms, 3) if torch_ms else None,
                      # the frozen graph and the SavedModel share one graph; the .tflite is onnx2tf's own
-                     "transposes": transposes if artifact in ("model.pb", "saved_model") else None})
+                     "transposes": transposes if artifact in ("model.pb", "model.tflite", "saved_model") else None})
     return rows
 
 
@@ -241,9 +280,8 @@ def _publish(dest: Path, report: dict, state: _Run) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "logs").mkdir(parents=True)
     by = {r.label: r for r in state.runs}
-    files = {"model.onnx": by["export"].outputs["model"],
-             "model.pb": (by.get("downgrade") or by["convert"]).outputs["graph"]}
-    if "downgrade" in by:
+    files = {"model.onnx": by["export"].outputs["model"], state.primary[0]: state.primary[1]}
+    if "downgrade" in by or "tflite" in by:
         files["model.converted.pb"] = by["convert"].outputs["graph"]
     for fmt, (artifact, _) in state.packages.items():
         files["saved_model" if fmt == "saved_model" else "model.tflite"] = artifact

@@ -16,17 +16,19 @@ def render(report: dict) -> str:
         lines.append(f"  {s['stage']:<11} {s['env'] or '-':<8} {state:<7} {secs:>8}")
     hits = sum(1 for s in report["stages"] if s.get("cached"))
     lines.append(f"  {hits}/{len(report['stages'])} stages from cache, {report['seconds']:.2f}s in all")
-    for title, key in (("onnxruntime vs PyTorch", "onnx_check"), ("TensorFlow vs PyTorch", "verify")):
+    target_title = "TFLite vs PyTorch" if report.get("artifact") == "model.tflite" else "TensorFlow vs PyTorch"
+    for title, key in (("onnxruntime vs PyTorch", "onnx_check"), (target_title, "verify")):
         block = report.get(key)
         if not block:
             continue
         runtime = block.get("tensorflow") and f"TF {block['tensorflow']}" or block.get("onnxruntime") and \
-            f"onnxruntime {block['onnxruntime']}" or ""
+            f"onnxruntime {block['onnxruntime']}" or block.get("tflite", "")
         lines.append(f"{title} ({runtime}): {'PASSED' if block.get('passed') else 'FAILED'}, "
                      f"latency {_fmt(block.get('latency_ms'), '.1f')} ms")
         for o in block.get("outputs", []):
             lines.append(f"  {o['name']:<16} max abs {_fmt(o.get('max_abs_diff'))}  max rel "
-                         f"{_fmt(o.get('max_rel_diff'))}  {'ok' if o.get('passed') else o.get('problem', 'MISMATCH')}")
+                         f"{_fmt(o.get('max_rel_diff'))}  {'ok' if o.get('passed') else o.get('problem', 'MISMATCH')}"
+                         + ("  (channels-last in the .tflite)" if o.get("layout") == "channels_last" else ""))
     for fmt, block in (report.get("packages") or {}).items():
         lines.append(f"{fmt} ({'TF ' + block['tensorflow'] if block.get('tensorflow') else block.get('tflite', '')}): "
                      f"{'PASSED' if block.get('passed') else 'FAILED'}, max abs "
@@ -39,14 +41,14 @@ def render(report: dict) -> str:
     graph = report.get("graph")
     if graph:
         ins = ", ".join(i["name"] for i in graph.get("inputs", []))
-        outs = ", ".join(graph.get("outputs", []))
+        outs = ", ".join(o["name"] if isinstance(o, dict) else o for o in graph.get("outputs", []))
         lines.append(f"graph   inputs {ins}; outputs {outs}; {graph.get('nodes')} nodes, "
                      f"{graph.get('transposes')} Transpose")
     for name, path in (report.get("artifacts") or {}).items():
         if name in ("model.pb", "model.onnx", "saved_model", "model.tflite"):
             lines.append(f"artifact {path}")
     if report.get("artifacts"):
-        lines.append(f"report  {report['artifacts'].get('model.pb', '').rsplit('/', 1)[0]}/report.json")
+        lines.append(f"report  {report['artifacts']['model.onnx'].rsplit('/', 1)[0]}/report.json")
     return "\n".join(lines)
 
 
