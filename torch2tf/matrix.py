@@ -85,7 +85,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
         row.update(status="passed", max_abs_diff=max(o["max_abs_diff"] for o in rep["verify"]["outputs"]),
                    latency_ms=rep["verify"].get("latency_ms"), pytorch_latency_ms=rep.get("pytorch_latency_ms"),
                    transposes=rep["graph"].get("transposes"), stages=rep["stages"],
-                   versions={"tensorflow": rep["verify"].get("tensorflow"), **rep.get("versions", {})})
+                   versions={**{k: rep["verify"][k] for k in ("tensorflow", "tflite") if k in rep["verify"]},
+                             **rep.get("versions", {})})
     except Torch2TFError as exc:
         known = catalogue.match(exc.message)
         row.update(status="failed", error_class=getattr(exc, "error_class", None) or (known.error_class if known else

@@ -29,6 +29,7 @@ class Options:
     fresh: bool = False
     artifacts_dir: Path | None = None      # default: <project>/artifacts
     latency_runs: int = 10                 # timed runs (after 3 warm-up) per artifact and for PyTorch
+    export_only: bool = False              # stop after the export (warms the stage cache; nothing published)
     echo: Callable[[str], None] = print
 
 
@@ -94,6 +95,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
         _publish_failure(out_root / cfg.name, report, state)
         raise
     report = _report(state, "passed", time.perf_counter() - started)
+    if options.export_only:
+        return report
     report["artifacts"] = _publish(out_root / cfg.name, report, state)
     return report
 
@@ -131,6 +134,8 @@ def _execute(state: _Run, options: Options) -> None:
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "dynamic": i.dynamic,
                     "preprocess": i.preprocess} for i in cfg.inputs],
         "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True, "runs": options.latency_runs})
+    if options.export_only:
+        return
     refs = {k: v for k, v in export.outputs.items() if k.startswith(("input.", "ref."))}
     verify_params = {"inputs": names_in, "outputs": list(cfg.outputs), "atol": cfg.atol, "rtol": cfg.rtol,
                      "runs": options.latency_runs}
