@@ -82,6 +82,27 @@ def test_build_once_then_reuse_list_run_and_prune(tiny):
     assert len(env_dirs(tiny)) == 1 and env_dirs(tiny)[0] != env_dir
 
 
+def test_pip_fallback_installer_builds_a_working_relocated_env(tiny):
+    """The design's fallback: the venv's own pip with --require-hashes, scripts pointed at the final dir."""
+    out = run_invoke("env.build", "--name", "tiny", env_overrides={**tiny["env"], "TORCH2TF_INSTALLER": "pip"},
+                     cwd=tiny["root"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    [env_dir] = env_dirs(tiny)
+    assert json.loads((env_dir / ".torch2tf-env.json").read_text())["installer"] == "pip"
+    log = next((tiny["store"] / "logs").glob("tiny-*.log")).read_text()
+    assert "-m pip install" in log and "--require-hashes" in log
+    # an entry-point script runs from the renamed dir (its shebang was the build dir's)
+    f2py = subprocess.run([str(env_dir / "bin" / "f2py"), "-v"], capture_output=True, text=True)
+    assert f2py.returncode == 0 and f2py.stdout.strip().startswith("2"), f2py.stderr
+    scripts = [p for p in (env_dir / "bin").iterdir() if p.is_file() and not p.is_symlink()
+               and p.read_bytes().startswith(b"#!")]
+    assert scripts and not any(b".build-" in p.read_bytes().splitlines()[0] for p in scripts)
+    bad = run_invoke("env.build", "--name", "tiny", "--fresh",
+                     env_overrides={**tiny["env"], "TORCH2TF_INSTALLER": "conda"}, cwd=tiny["root"])
+    assert bad.returncode == 1 and "unknown installer 'conda'" in bad.stderr and "Traceback" not in bad.stderr
+    assert env_dirs(tiny) == [env_dir]       # the refused rebuild left the env in place
+
+
 def _start_build(tiny, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
     env.update(tiny["env"], PYTHONPATH=str(ROOT))

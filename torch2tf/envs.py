@@ -18,13 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch2tf import atomic, proc
+from torch2tf import atomic, installers, proc
 from torch2tf.errors import EnvError
 from torch2tf.interpreters import Interpreter, find_interpreter
 from torch2tf.locks import Lock, is_current, require_current
 from torch2tf.settings import Settings
 from torch2tf.specs import EnvSpec, load_spec, load_specs
-from torch2tf.uvtool import uv_bin
 
 SCHEMA = "1"              # bump when the layout of a built env changes
 MARKER = ".torch2tf-env.json"
@@ -83,9 +82,10 @@ def build(spec: EnvSpec, settings: Settings, *, fresh: bool = False) -> tuple[En
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text("")
         started = time.time()
+        installer = installers.pick(settings.installer)
         try:
-            _install(tmp, lock, interp, log_path, spec)
-            marker = {"name": spec.name, "digest": env.digest, "python": interp.version,
+            _install(tmp, env.path, lock, interp, log_path, spec, installer)
+            marker = {"name": spec.name, "digest": env.digest, "python": interp.version, "installer": installer,
                       "interpreter": str(interp.path), "lock": str(lock.path), "lock_digest": lock.digest,
                       "schema": SCHEMA, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                       "build_seconds": round(time.time() - started, 1)}
@@ -105,23 +105,14 @@ def _remove_leftovers(env: Env) -> None:
         shutil.rmtree(env.path, ignore_errors=True)
 
 
-def _install(target: Path, lock: Lock, interp: Interpreter, log_path: Path, spec: EnvSpec) -> None:
-    uv = uv_bin()
-    steps = [
-        # --relocatable: entry-point scripts find their python relative to themselves, so the
-        # finished venv can be renamed from its build dir into place.
-        [uv, "venv", "--relocatable", "--python", str(interp.path), str(target)],
-        [uv, "pip", "sync", "--python", str(target / "bin" / "python"), "--require-hashes",
-         str(lock.path)],
-    ]
-    for argv in steps:
-        result = proc.run(argv, env=proc.clean_env(), log_path=log_path)
-        if result.returncode != 0:
-            raise EnvError(f"building env {spec.name!r} failed (exit {result.returncode}):\n"
-                           f"{proc.tail(log_path)}",
-                           where=f"env {spec.name} ({lock.path.name}, Python {interp.version})",
-                           hint="read the log; if a package has no wheel for this Python, change its pin "
-                                "and run `invoke env.lock`", log=log_path)
+def _install(target: Path, final: Path, lock: Lock, interp: Interpreter, log_path: Path, spec: EnvSpec,
+             installer: str) -> None:
+    code = installers.install(installer, interp.path, lock.path, target, final, log_path)
+    if code is not None:
+        raise EnvError(f"building env {spec.name!r} with {installer} failed (exit {code}):\n{proc.tail(log_path)}",
+                       where=f"env {spec.name} ({lock.path.name}, Python {interp.version})",
+                       hint="read the log; if a package has no wheel for this Python, change its pin "
+                            "and run `invoke env.lock`", log=log_path)
 
 
 def get(name: str, settings: Settings) -> Env:

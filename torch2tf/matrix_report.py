@@ -40,6 +40,29 @@ def _summary(results: dict) -> list[str]:
     return [f"{t}: {passed[t]}/{n} cells pass" for t, n in per_target.items()]
 
 
+def _route_rows(results: dict) -> list[str]:
+    """Per target and route: how many models pass, and the median latency of the passing ones vs PyTorch."""
+    rows = ["| target | route | models passing | median latency vs PyTorch eager |", "|---|---|---|---|"]
+    for t, r in _columns(results):
+        cells = [c for c in results["cells"] if (c["target"], c["route"]) == (t, r)]
+        ratios = sorted(c["latency_ms"] / c["pytorch_latency_ms"] for c in cells
+                        if c["status"] == "passed" and c.get("latency_ms") and c.get("pytorch_latency_ms"))
+        median = f"{ratios[len(ratios) // 2]:.2f}x" if ratios else "-"
+        rows.append(f"| {t} | {r} | {sum(c['status'] == 'passed' for c in cells)}/{len(cells)} | {median} |")
+    return rows
+
+
+def _known_errors(results: dict) -> list[str]:
+    from torch2tf.catalogue import CATALOGUE
+    met = Counter(c.get("error_class") for c in results["cells"] if c["status"] != "passed")
+    known = {k.error_class: k for k in CATALOGUE}
+    rows = ["| error | cells | cause | fix |", "|---|---|---|---|"]
+    for name, n in met.most_common():
+        k = known.get(name)
+        rows.append(f"| {name} | {n} | {k.cause if k else '-'} | {k.fix if k else '-'} |")
+    return rows
+
+
 def render_markdown(results: dict) -> str:
     cols = _columns(results)
     idx = _index(results)
@@ -50,8 +73,10 @@ def render_markdown(results: dict) -> str:
     lines.append("|---" * (len(cols) + 1) + "|")
     for m in _models(results):
         lines.append(f"| {m} | " + " | ".join(_label(idx.get((m, t, r))) for t, r in cols) + " |")
+    lines += ["", "## Routes", ""] + _route_rows(results)
     failures = [c for c in results["cells"] if c["status"] != "passed"]
     if failures:
+        lines += ["", "## Errors met", ""] + _known_errors(results)
         lines += ["", "## Failures", "", "| model | target | route | stage | error | hint |", "|---|---|---|---|---|---|"]
         for c in failures:
             msg = (c.get("message") or "").replace("|", "\\|")[:160]
@@ -73,7 +98,8 @@ def render_docs(results: dict, machine: str) -> str:
         f"{len(cells)} cells ({len({c['model'] for c in cells})} models x the routes of every target), "
         f"{sum(c['status'] == 'passed' for c in cells)} passing. A passing cell is a model whose converted "
         "graph loaded in the target TensorFlow and matched PyTorch within atol 1e-4 / rtol 1e-3; a failing "
-        "cell names the error class and the hint from torch2tf's catalogue. Models: configs/matrix/; "
+        "cell names the error class and the hint from torch2tf's catalogue (the tflite target runs the .tflite in "
+        "ai-edge-litert instead). Models: configs/matrix/; "
         "routes: configs/compat.yaml. Re-run it with `invoke matrix && invoke matrix --docs`.",
         "",
     ]

@@ -24,6 +24,7 @@ class Settings:
     store: Path = field(default_factory=default_store)
     interpreters: Mapping[str, str] = field(default_factory=dict)   # "3.6" -> /path/to/python
     conda: str | None = None                                        # conda/micromamba executable
+    installer: str | None = None                                    # uv | pip; default uv, else pip
     platform: str = LOCK_PLATFORM
     artifacts: Path | None = None
 
@@ -55,5 +56,5 @@ class Settings:
             else Path(str(cfg["store"])).expanduser()
         return cls(root=Path(cfg.get("root") or PROJECT_ROOT), store=store,
                    interpreters={str(k): str(v) for k, v in (cfg.get("interpreters") or {}).items()},
-                   conda=cfg.get("conda") or None,
+                   conda=cfg.get("conda") or None, installer=cfg.get("installer") or None,
                    artifacts=Path(str(cfg["artifacts"])).expanduser() if cfg.get("artifacts") else None)
