@@ -193,6 +193,23 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
     print(f"{passed}/{len(results['cells'])} cells pass; report: {matrix_dir(settings) / 'report.md'}")
 
 
+@task(help={"configs": "comma list of config paths or quoted globs, e.g. 'configs/*.yaml'",
+            "target": "target runtime for every config (default: each config's own)",
+            "jobs": "configs in parallel (default: the number of cores)", "fresh": "ignore the stage cache"})
+@_user_errors
+def batch(c, configs, target=None, jobs=None, fresh=False):
+    """Many configs in one go, in parallel; every config checked before any runs; summary in artifacts/batch.json."""
+    import os
+
+    from torch2tf.batch import render, run_batch
+    summary = run_batch([x.strip() for x in configs.split(",") if x.strip()], _settings(c), target=target,
+                        jobs=int(jobs) if jobs else (os.cpu_count() or 1), fresh=fresh,
+                        echo=lambda line: print(line, flush=True))
+    print(render(summary))
+    if summary["passed"] < len(summary["runs"]):
+        raise Exit(code=1)
+
+
 @task(help={"only": "comma list of bench scripts (pipeline_bench, install_bench, matrix_scaling, model_speed, env_builds)"})
 def bench(c, only=""):
     """Run the benchmarks; figures to bench/results.json and the table in bench/README.md."""
@@ -205,6 +222,7 @@ def bench(c, only=""):
 
 
 ns.add_task(pipeline)
+ns.add_task(batch)
 ns.add_task(matrix)
 ns.add_task(bench)
 ns.add_task(inspect)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from torch2tf import atomic, catalogue
+from torch2tf import atomic, catalogue, parallel
 from torch2tf.compat import load_compat
 from torch2tf.config import load_config
 from torch2tf.errors import ConfigError, Torch2TFError
@@ -104,22 +102,19 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
     cell_dir = out / "cells"
     todo = [c for c in cells if fresh or not _finished(c, cell_dir, settings)]
     echo(f"matrix: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, {jobs} in parallel")
-    lock = threading.Lock()
-    done = [0]
     started = time.time()
 
-    def work(cell: Cell) -> None:
+    def work(cell: Cell) -> dict:
         row = run_cell(cell, settings, out)
         atomic.write_text(cell_dir / f"{cell.id}.json", json.dumps(row, indent=2) + "\n")   # done = file exists
-        with lock:
-            done[0] += 1
-            detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
-            echo(f"[{done[0]}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
-                 f"{row['status']:<6} {detail} ({row['seconds']:.0f}s)")
+        return row
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for f in [pool.submit(work, c) for c in todo]:
-            f.result()
+    def done(n: int, cell: Cell, row: dict) -> None:
+        detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
+        echo(f"[{n}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
+             f"{row['status']:<6} {detail} ({row['seconds']:.0f}s)")
+
+    parallel.run_all(todo, work, jobs, done)
     results = collect(settings, cells)
     results["wall_seconds_this_run"] = round(time.time() - started, 1)
     results["jobs"] = jobs

@@ -1,0 +1,59 @@
+"""`invoke batch`: configs checked up front, run in parallel, one failure never stops the rest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_invoke
+
+from torch2tf.batch import check, expand
+from torch2tf.errors import ConfigError
+from torch2tf.settings import Settings
+
+
+def test_expand_keeps_order_dedupes_and_skips_compat():
+    paths = expand([str(ROOT / "configs" / "tinynet.yaml"), str(ROOT / "configs" / "*.yaml")])
+    assert paths[0].name == "tinynet.yaml" and len({p.resolve() for p in paths}) == len(paths)
+    assert "compat.yaml" not in {p.name for p in paths}
+    with pytest.raises(ConfigError, match="no config matches"):
+        expand([str(ROOT / "configs" / "missing.yaml")])
+
+
+def test_check_refuses_two_configs_sharing_an_artifacts_folder(tmp_path):
+    twin = tmp_path / "models"
+    shutil.copytree(ROOT / "configs" / "models", twin)
+    copy = tmp_path / "tinynet-copy.yaml"
+    copy.write_text((ROOT / "configs" / "tinynet.yaml").read_text())
+    with pytest.raises(ConfigError, match="both named 'tinynet'"):
+        check([ROOT / "configs" / "tinynet.yaml", copy], Settings(), None)
+    with pytest.raises(ConfigError, match="unknown target 'tf9'"):
+        check([ROOT / "configs" / "tinynet.yaml"], Settings(), "tf9")
+
+
+def test_bad_config_stops_the_batch_before_anything_runs(tmp_path, artifacts_env):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "configs" / "tinynet.yaml").read_text().replace("outputs:", "outptus:"))
+    out = run_invoke("batch", "--configs", f"configs/tinynet.yaml,{bad}", env_overrides=artifacts_env)
+    assert out.returncode == 1 and "outptus" in out.stderr and "Traceback" not in out.stderr
+    assert not Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]).exists()
+
+
+@pytest.mark.stack
+def test_one_failure_does_not_stop_the_others(artifacts_env):
+    """tinynet converts for TF 1.4; the Focus block cannot export at the route's opset 7."""
+    out = run_invoke("batch", "--configs", "configs/tinynet.yaml,configs/matrix/focus.yaml", "--target", "tf1.4",
+                     "--jobs", "2", env_overrides=artifacts_env)
+    print(out.stdout[-3000:], out.stderr[-2000:])
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "1/2 configs passed" in out.stdout and "opset >= 10" in out.stdout
+    folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"])
+    summary = json.loads((folder / "batch.json").read_text())
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert runs["tinynet"]["status"] == "passed" and runs["tinynet"]["max_abs_diff"] < 1e-4
+    assert runs["m-focus"]["status"] == "failed" and runs["m-focus"]["error"]["class"] == "StridedSlice"
+    assert (folder / "tinynet" / "model.pb").is_file()
+    assert json.loads((folder / "m-focus" / "report.json").read_text())["status"] == "failed"

@@ -1,0 +1,95 @@
+"""`invoke batch`: many pipeline configs in one go, as a lab server's nightly run does.
+
+Every config is read and checked before anything runs (a typo in the tenth config must not surface
+an hour in); the pipelines then run in parallel over the shared stage cache, each publishing its own
+artifacts/<name>/; one config's failure never stops the rest. artifacts/batch.json holds the outcome.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from torch2tf import atomic, parallel
+from torch2tf.compat import load_compat
+from torch2tf.config import load_config
+from torch2tf.errors import ConfigError, Torch2TFError
+from torch2tf.pipeline import Options, run_pipeline
+from torch2tf.settings import Settings
+
+
+def expand(patterns: list[str]) -> list[Path]:
+    """Config paths from paths and globs, in the order given, each once."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern] if Path(pattern).exists() else []
+        if not found:
+            raise ConfigError(f"no config matches {pattern!r}", where="--configs",
+                              hint="give YAML paths or quoted globs, e.g. --configs 'configs/*.yaml'")
+        for p in map(Path, found):
+            if p.resolve() not in [q.resolve() for q in paths] and p.name != "compat.yaml":
+                paths.append(p)
+    return paths
+
+
+def check(paths: list[Path], settings: Settings, target: str | None) -> None:
+    """Every config valid, its target known, and no two writing the same artifacts/<name>/."""
+    compat = load_compat(settings.configs_dir / "compat.yaml")
+    owners: dict[str, Path] = {}
+    for path in paths:
+        cfg = load_config(path)
+        routes = compat.routes(target or cfg.target)
+        if cfg.route and cfg.route not in [r.name for r in routes]:
+            compat.route(target or cfg.target, cfg.route)      # raises, naming the routes there are
+        if cfg.name in owners:
+            raise ConfigError(f"two configs are both named {cfg.name!r}: {owners[cfg.name]} and {path}",
+                              where=str(path), hint="give each config its own name: (it is the artifacts folder)")
+        owners[cfg.name] = path
+
+
+def run_one(path: Path, settings: Settings, target: str | None, fresh: bool) -> dict:
+    started = time.time()
+    row = {"config": str(path)}
+    try:
+        rep = run_pipeline(path, settings, Options(target=target, fresh=fresh, echo=lambda _: None))
+        row.update(name=rep["name"], status="passed", target=rep["target"], route=rep["route"],
+                   route_reason=rep["route_reason"], report=str(settings.artifacts_dir / rep["name"] / "report.json"),
+                   max_abs_diff=max(o["max_abs_diff"] for o in rep["verify"]["outputs"]))
+    except Torch2TFError as exc:
+        row.update(name=load_config(path).name, status="failed",
+                   error={"class": getattr(exc, "error_class", type(exc).__name__), "message": exc.message,
+                          "where": exc.where, "hint": exc.hint, "log": str(exc.log) if exc.log else None})
+    row["seconds"] = round(time.time() - started, 2)
+    return row
+
+
+def run_batch(patterns: list[str], settings: Settings, *, target: str | None = None, jobs: int = 1,
+              fresh: bool = False, echo: Callable[[str], None] = print) -> dict:
+    paths = expand(patterns)
+    check(paths, settings, target)
+    echo(f"batch: {len(paths)} configs, {jobs} in parallel")
+    started = time.time()
+
+    def done(n: int, path: Path, row: dict) -> None:
+        detail = (f"{row['target']} via {row['route']}, max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed"
+                  else f"{row['error']['class']}: {row['error']['message'].splitlines()[0][:120]}")
+        echo(f"[{n}/{len(paths)}] {row['name']:<20} {row['status']:<6} {detail} ({row['seconds']:.0f}s)")
+
+    rows = parallel.run_all(paths, lambda p: run_one(p, settings, target, fresh), jobs, done)
+    summary = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 1),
+               "jobs": jobs, "passed": sum(r["status"] == "passed" for r in rows), "runs": rows}
+    atomic.write_text(settings.artifacts_dir / "batch.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def render(summary: dict) -> str:
+    lines = [f"{summary['passed']}/{len(summary['runs'])} configs passed in {summary['seconds']:.0f}s"]
+    for r in summary["runs"]:
+        if r["status"] == "failed":
+            e = r["error"]
+            lines.append(f"  FAILED {r['name']} ({r['config']}): {e['class']}\n"
+                         f"    where: {e['where']}\n    what to do: {e['hint']}" + (f"\n    log: {e['log']}" if e["log"] else ""))
+    return "\n".join(lines)
