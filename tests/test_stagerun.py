@@ -29,6 +29,12 @@ def run(request):
         raise StageFailure("asked to fail", hint="do not ask", kind="Asked")
     if p.get("crash"):
         os._exit(3)
+    if p.get("abort"):       # what old TensorFlow does on a failed internal check
+        import sys
+        sys.stderr.write("2026-01-01 F tensorflow/core/framework/tensor.cc:586] Check failed: "
+                         "dtype() == expected_dtype (9 vs. 3)\\n")
+        sys.stderr.flush()
+        os.abort()
     src = request["inputs"].get("src")
     text = open(src).read() if src else ""
     with open(os.path.join(request["output_dir"], "out.txt"), "w") as fh:
@@ -105,6 +111,14 @@ def test_crash_without_result_json_is_reported_with_the_log_tail(runner):
     with pytest.raises(StageError) as info:
         runner.run("echo", "host", {}, {"crash": True})
     assert "exit code 3" in info.value.message
+
+
+def test_abort_names_the_signal_and_the_fatal_line_and_the_catalogue_knows_it(runner):
+    with pytest.raises(StageError) as info:
+        runner.run("echo", "host", {}, {"abort": True})
+    first = info.value.message.splitlines()[0]
+    assert "killed by SIGABRT" in first and "Check failed: dtype() == expected_dtype (9 vs. 3)" in first
+    assert info.value.error_class == "KernelDtypeCheck" and "int64" in info.value.hint
 
 
 def test_known_error_catalogue_supplies_the_hint(runner):

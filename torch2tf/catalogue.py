@@ -40,6 +40,10 @@ CATALOGUE = (
           "take the onnx2tf route for this target, or build the model with align_corners=True"),
     Known("TfliteBuiltins", r"TFLiteConverter .* failed", "the TensorFlow graph needs ops that TFLite has no "
           "builtin kernel for (the device has no Flex delegate)", "take the onnx2tf route, which writes builtin ops"),
+    Known("KernelDtypeCheck", r"Check failed: dtype\(\) == expected_dtype \(9 vs\. 3\)", "a kernel of this old "
+          "TensorFlow got an int64 tensor where it handles only int32 (TF 2 converters compute dynamic shapes in "
+          "int64) and TensorFlow aborted", "take a legacy route that converts in this runtime, or onnx2tf-downgrade, "
+          "or make the batch static"),
     Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
           "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ class StageRunner:
         shutil.copytree(out_dir, failed)
         log = failed / "stage.log"
         err = result.get("error") or {}
-        text = err.get("message") or f"exit code {code}, no result.json\n{proc.tail(log)}"
+        text = err.get("message") or f"{_death(code, log)}\n{proc.tail(log)}"
         known = catalogue.match(text + "\n" + proc.tail(log, 40))
         hint = err.get("hint") or (f"{known.cause}: {known.fix}" if known else
                                    "read the log; `invoke env.run --name " + env_name + " ...` reproduces in the env")
@@ -170,3 +171,18 @@ class StageRunner:
         return StageRun(stage=stage, env=env_name, key=key, outputs=outputs, metrics=result.get("metrics", {}),
                         warnings=result.get("warnings", []), seconds=seconds, cached=cached,
                         log=entry / "stage.log")
+
+
+def _death(code: int, log: Path) -> str:
+    """One line for a stage that died without result.json: the signal and the runtime's last fatal line
+    (old TensorFlow aborts on a failed internal check, e.g. `F ... Check failed: ...`)."""
+    how = f"exit code {code}"
+    if code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            pass
+    lines = proc.tail(log, 40).splitlines()
+    fatal = [ln.strip() for ln in lines if "Check failed" in ln or ln.lstrip().startswith(("F ", "Fatal"))
+             or "] F " in ln or ln.startswith("Segmentation fault")]
+    return f"the stage process died ({how}), no result.json" + (f": {fatal[-1][-300:]}" if fatal else "")
