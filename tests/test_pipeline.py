@@ -162,6 +162,18 @@ def test_verification_mismatch_names_the_output_and_keeps_last_good_artifacts(ar
     assert rep["last_good"]["status"] == "passed"
 
 
+def test_bilinear_upsample_below_opset_11_is_caught_at_the_middle_hop_and_explained(artifacts_env):
+    """torch 1.7 writes align_corners=False bilinear as ONNX Upsample-9, which computes other numbers:
+    onnxruntime catches it before any TensorFlow, and torch's export warning names the cause."""
+    out = pipeline(artifacts_env, "--config", "configs/matrix/segnet.yaml", "--target", "tf1.13",
+                   "--route", "onnx-tf-1.3.0-opset9")
+    assert_clean_error(out, "verification failed in onnxruntime", "mask: max abs diff")
+    assert "opset >= 11" in out.stderr and "align_corners=True" in out.stderr
+    rep = report(artifacts_env, "m-segnet")
+    assert rep["error"]["class"] == "UpsampleBeforeOpset11"
+    assert [s["stage"] for s in rep["stages"]] == ["export", "onnx-check"]
+
+
 def test_config_error_is_clean(artifacts_env, tmp_path):
     cfg = write_config(tmp_path, TINY_CFG.format(name="c", factory="net.py:build", weights="null", extra="opsett: 9"), NET)
     out = pipeline(artifacts_env, "--config", str(cfg))

@@ -44,6 +44,10 @@ CATALOGUE = (
           "TensorFlow got an int64 tensor where it handles only int32 (TF 2 converters compute dynamic shapes in "
           "int64) and TensorFlow aborted", "take a legacy route that converts in this runtime, or onnx2tf-downgrade, "
           "or make the batch static"),
+    Known("UpsampleBeforeOpset11", r"onnx:Upsample for ONNX opset version \d+", "ONNX Upsample before opset 11 "
+          "cannot express PyTorch's interpolation (bilinear with align_corners=False); torch warned at export and "
+          "the exported model computes other numbers", "take a route that exports at opset >= 11 (Resize), "
+          "or build the model with align_corners=True"),
     Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
           "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "

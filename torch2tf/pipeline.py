@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from torch2tf import atomic
+from torch2tf import atomic, catalogue, proc
 from torch2tf.compat import Compat, Route, load_compat
 from torch2tf.config import PipelineConfig, load_config
 from torch2tf.errors import ConfigError, StageError, Torch2TFError, VerifyError
@@ -143,7 +143,8 @@ def _execute(state: _Run, options: Options) -> None:
     middle = state.step("onnx-check", "verify", route.export.env, {"artifact": export.outputs["model"], **refs},
                         {"runtime": "onnxruntime", **verify_params})
     _require_passed(middle, state, "onnxruntime (the ONNX export itself)",
-                    "the export is already wrong before any TensorFlow: try another opset or check the model")
+                    "the export is already wrong before any TensorFlow: try another opset or check the model",
+                    explain=export.log)
 
     model = export.outputs["model"]
     if route.adapt:
@@ -207,17 +208,20 @@ def _to_tflite(state: _Run, model, io: dict, refs: dict, verify_params: dict) ->
     state.primary = ("model.tflite", tflite)
 
 
-def _require_passed(run: StageRun, state: _Run, hop: str, hint: str) -> None:
+def _require_passed(run: StageRun, state: _Run, hop: str, hint: str, explain: Path | None = None) -> None:
+    """Raise VerifyMismatch unless the run passed; `explain`: a log whose known warnings say why."""
     if run.metrics.get("passed"):
         return
+    known = catalogue.match(proc.tail(explain, 200)) if explain else None
     bad = [o for o in run.metrics.get("outputs", []) if not o.get("passed")]
     detail = "; ".join(
         f"{o['name']}: {o['problem']}" if o.get("problem") else
         f"{o['name']}: max abs diff {o['max_abs_diff']:.3g}, max rel diff {o['max_rel_diff']:.3g}"
         for o in bad)
     exc = VerifyError(f"verification failed in {hop}: {detail} (atol {state.cfg.atol}, rtol {state.cfg.rtol})",
-                      where=f"stage {run.label}, env {run.env}", hint=hint, log=run.log)
-    exc.error_class = "VerifyMismatch"
+                      where=f"stage {run.label}, env {run.env}",
+                      hint=f"{known.cause}: {known.fix}" if known else hint, log=run.log)
+    exc.error_class = known.error_class if known else "VerifyMismatch"
     exc.stage = run.label
     raise exc
 
