@@ -111,6 +111,65 @@ def fill_empty_consts(gd):
     return count
 
 
+# op -> (input, type attr): TF 1.x CPU kernels read this input as int32 whatever the attr says, and
+# abort on int64 ("Check failed: dtype() == expected_dtype (9 vs. 3)"); TF 2 converters compute
+# dynamic paddings in int64.
+INT32_ONLY_INPUTS = {"Pad": (1, "Tpaddings"), "PadV2": (1, "Tpaddings"), "MirrorPad": (1, "Tpaddings")}
+
+
+def int32_paddings(gd, target):
+    """Cast int64 paddings to int32 for a TF 1 target (values are small). Returns the count."""
+    if not target["tensorflow"].startswith("1."):
+        return 0
+    count = 0
+    for node in list(gd.node):
+        spec = INT32_ONLY_INPUTS.get(node.op)
+        if not spec or node.attr[spec[1]].type != 9:
+            continue
+        cast = gd.node.add()
+        cast.name = node.name + "/torch2tf_int32"
+        cast.op = "Cast"
+        cast.input.append(node.input[spec[0]])
+        cast.attr["SrcT"].type = 9
+        cast.attr["DstT"].type = 3
+        node.input[spec[0]] = cast.name
+        node.attr[spec[1]].type = 3
+        count += 1
+    return count
+
+
+def inputs_first(gd):
+    """Reorder nodes so every node follows its inputs: TF 1.4's importer runs shape functions in
+    node order, and a node added at the end (a Cast feeding a Pad) would have no inputs yet.
+    Keeps the original order otherwise; a graph with a cycle (loops) is left as it is."""
+    by_name = dict((n.name, n) for n in gd.node)
+    order, state = [], {}
+    for root in gd.node:
+        stack = [(root.name, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if state.get(name) == 2 or name not in by_name:
+                continue
+            if expanded:
+                state[name] = 2
+                order.append(by_name[name])
+                continue
+            if state.get(name) == 1:
+                return False          # a cycle
+            state[name] = 1
+            stack.append((name, True))
+            for ref in reversed(by_name[name].input):
+                dep = ref.lstrip("^").split(":")[0]
+                if state.get(dep) != 2:
+                    stack.append((dep, False))
+    nodes = [type(n)() for n in order]
+    for new, old in zip(nodes, order):
+        new.CopyFrom(old)
+    del gd.node[:]
+    gd.node.extend(nodes)
+    return True
+
+
 def downgrade(tf, gd, source, target):
     """Rewrite gd in place; returns (renamed, dropped); raises StageFailure listing what cannot be."""
     src_ops, dst_ops = source["ops"], target["ops"]
@@ -167,11 +226,14 @@ def run(request):
     target = load_registry(inputs["target_registry"])
     renamed, dropped = downgrade(tf, gd, source, target)
     filled = fill_empty_consts(gd)
+    cast = int32_paddings(gd, target)
+    inputs_first(gd)
     _graphdef.save(gd, os.path.join(request["output_dir"], "model.pb"))
     _protocol.log("renamed %s; dropped default attrs %s" % (renamed, dropped))
     return {"outputs": {"graph": "model.pb"},
             "metrics": {"source_tensorflow": source["tensorflow"], "target_tensorflow": target["tensorflow"],
-                        "renamed": renamed, "dropped_attrs": dropped, "zero_consts_spelled_out": filled}}
+                        "renamed": renamed, "dropped_attrs": dropped, "zero_consts_spelled_out": filled,
+                        "int64_paddings_cast": cast}}
 
 
 if __name__ == "__main__":

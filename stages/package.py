@@ -84,10 +84,24 @@ def tflite_from_onnx(request, tf):
     if not found:
         raise StageFailure("onnx2tf wrote no float32 .tflite", kind="TfliteError")
     out = os.path.join(request["output_dir"], "model.tflite")
-    shutil.move(found[0], out)
+    _name_tensors(found[0], out, params["inputs"], params["outputs"])
     shutil.rmtree(work)
     return {"outputs": {"tflite": "model.tflite"},
             "metrics": {"tensorflow": tf.__version__, "bytes": os.path.getsize(out), "converter": "onnx2tf"}}
+
+
+def _name_tensors(src, dst, inputs, outputs):
+    """onnx2tf names the .tflite outputs Identity, Identity_1, ... (its renaming needs the flatc
+    program); give the tensors the config's names, in the ONNX graph's order that onnx2tf keeps.
+    verify then looks them up by these names."""
+    from tensorflow.lite.tools import flatbuffer_utils
+    model = flatbuffer_utils.read_model(src)
+    graph = model.subgraphs[0]
+    for indices, names in ((graph.inputs, inputs), (graph.outputs, outputs)):
+        if len(indices) == len(names):
+            for i, name in zip(indices, names):
+                graph.tensors[i].name = name.encode()
+    flatbuffer_utils.write_model(model, dst)
 
 
 FORMATS = {"saved_model": saved_model, "tflite": tflite}

@@ -104,7 +104,6 @@ def run_tflite(path, feeds, outputs, threads, bench):
         import tensorflow as tf
         Interpreter = tf.lite.Interpreter
     interp = Interpreter(model_path=path, num_threads=threads)
-    interp.allocate_tensors()
     ins, outs = interp.get_input_details(), interp.get_output_details()
 
     def index(details, name, i):
@@ -113,6 +112,18 @@ def run_tflite(path, feeds, outputs, threads, bench):
             if d["name"] in (name, name + ":0", "serving_default_" + name + ":0"):
                 return d["index"]
         return details[i]["index"]
+
+    # a dynamic batch is -1 in shape_signature and 1 in shape: size the inputs to what is fed
+    for i, (name, arr) in enumerate(feeds.items()):
+        d = [x for x in ins if x["index"] == index(ins, name, i)][0]
+        if list(d["shape"]) != list(arr.shape):
+            fixed = [a for a, b in zip(d.get("shape_signature", d["shape"]), arr.shape) if a != -1 and a != b]
+            if fixed or len(d["shape"]) != arr.ndim:
+                raise StageFailure("the .tflite takes %s of shape %s, the input is %s"
+                                   % (name, list(d.get("shape_signature", d["shape"])), list(arr.shape)),
+                                   hint="only dims the converter left dynamic (-1) can change", kind="TfliteShape")
+            interp.resize_tensor_input(d["index"], list(arr.shape))
+    interp.allocate_tensors()
 
     def once():
         for i, (name, arr) in enumerate(feeds.items()):

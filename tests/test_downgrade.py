@@ -35,6 +35,18 @@ EINSUM = """node { name: "e" op: "Einsum" input: "x" input: "x" attr { key: "T" 
   attr { key: "N" value { i: 2 } } attr { key: "equation" value { s: "abcd,abcd->a" } } }"""
 
 
+PAD_INT64 = """
+node { name: "p0" op: "Const" attr { key: "dtype" value { type: DT_INT64 } }
+       attr { key: "value" value { tensor { dtype: DT_INT64 tensor_shape { dim { size: 4 } dim { size: 2 } }
+              int64_val: 0 int64_val: 0 int64_val: 1 int64_val: 1 int64_val: 1 int64_val: 1 int64_val: 0 int64_val: 0 } } } }
+node { name: "p" op: "Identity" input: "p0" attr { key: "T" value { type: DT_INT64 } } }
+node { name: "zero" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } }
+       attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape {} float_val: 0.0 } } } }
+node { name: "padded" op: "PadV2" input: "x" input: "p" input: "zero" attr { key: "T" value { type: DT_FLOAT } }
+       attr { key: "Tpaddings" value { type: DT_INT64 } } }
+"""
+
+
 def make_pb(tmp_path: Path, text: str, name: str) -> Path:
     """Serialize a text GraphDef with the TF 2.15 env's protos (as a TF 2 converter would write it)."""
     pbtxt = tmp_path / f"{name}.pbtxt"
@@ -93,3 +105,13 @@ def test_what_cannot_be_expressed_is_refused_with_nodes(tmp_path):
     assert "cannot be expressed in TensorFlow 1.4.1" in text
     assert "e (op Einsum" in text and "conv (op Conv2D: attr explicit_paddings" in text
     assert info.value.error_class == "UnsupportedInTarget"
+
+
+def test_int64_paddings_are_cast_for_tf1_kernels_and_nodes_put_after_their_inputs(tmp_path):
+    """TF 2 converters compute paddings in int64; TF 1's Pad kernels abort on them (Check failed:
+    dtype() == expected_dtype (9 vs. 3)). The added Cast must also precede the Pad for TF 1.4's importer."""
+    import numpy as np
+    run = downgrade(make_pb(tmp_path, PLACEHOLDER + PAD_INT64, "pad"))
+    assert run.metrics["int64_paddings_cast"] == 1
+    expected = np.pad(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    assert run_in_tf14(run.outputs["graph"].path, "padded:0") == expected.ravel().tolist()
