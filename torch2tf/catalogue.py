@@ -48,6 +48,12 @@ CATALOGUE = (
           "cannot express PyTorch's interpolation (bilinear with align_corners=False); torch warned at export and "
           "the exported model computes other numbers", "take a route that exports at opset >= 11 (Resize), "
           "or build the model with align_corners=True"),
+    Known("SliceStepsOnnxTf15", r"(?s)handlers/backend/slice\.py.*None values not supported", "onnx-tf 1.5.0's "
+          "Slice-10 handler fails on the strided slices torch writes (e.g. a yolov5 Focus layer)",
+          "take onnx2tf-downgrade for TF 1.15, or onnx-tf 1.3.0 at opset 10 (TF 1.13)"),
+    Known("ExportUnsupportedOp", r"Couldn't export operator aten::(\w+)", "torch 1.7 has no ONNX form of that op "
+          "at this opset (bilinear upsampling needs opset >= 9, and >= 11 to match PyTorch)",
+          "take a route with a higher opset, or replace the op in the model"),
     Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
           "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "
