@@ -10,6 +10,8 @@ REAL = [
     ("ExportUnsupportedOp", "RuntimeError: ONNX export failed: Couldn't export operator aten::upsample_bilinear2d"),
     ("UpsampleBeforeOpset11", "UserWarning: You are trying to export the model with onnx:Upsample for ONNX opset "
                               "version 9. This operator might cause results to not match the expected results by PyTorch."),
+    ("UpsampleBeforeOpset11", "UserWarning: You are trying to export the model with onnx:Resize for ONNX opset "
+                              "version 10. This operator might cause results to not match the expected results by PyTorch."),
     ("OpNotImplemented", "onnx-tf could not convert the model: NotImplementedError: MaxPool version 10 is not implemented."),
     ("ResizeMode", "RuntimeError: Resize coordinate_transformation_mode=pytorch_half_pixel is not supported in Tensorflow."),
     ("SliceStepsOnnxTf15", '  File ".../site-packages/onnx_tf/handlers/backend/slice.py", line 56, in version_10\n'

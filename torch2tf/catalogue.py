@@ -44,7 +44,7 @@ CATALOGUE = (
           "TensorFlow got an int64 tensor where it handles only int32 (TF 2 converters compute dynamic shapes in "
           "int64) and TensorFlow aborted", "take a legacy route that converts in this runtime, or onnx2tf-downgrade, "
           "or make the batch static"),
-    Known("UpsampleBeforeOpset11", r"onnx:Upsample for ONNX opset version \d+", "ONNX Upsample before opset 11 "
+    Known("UpsampleBeforeOpset11", r"onnx:(Upsample|Resize) for ONNX opset version \d+", "ONNX Upsample/Resize before opset 11 "
           "cannot express PyTorch's interpolation (bilinear with align_corners=False); torch warned at export and "
           "the exported model computes other numbers", "take a route that exports at opset >= 11 (Resize), "
           "or build the model with align_corners=True"),
@@ -55,7 +55,11 @@ CATALOGUE = (
           "at this opset (bilinear upsampling needs opset >= 9, and >= 11 to match PyTorch)",
           "take a route with a higher opset, or replace the op in the model"),
     Known("OpNotImplemented", r"(\w+) version (\d+) is not implemented", "the converter does not handle that "
-          "op at that opset version", "export at another opset (e.g. >= 7 for Upsample), or another route"),
+          "op at that opset version (PyPI onnx-tf 1.3.0: MaxPool-10; onnx-tf 1.5.0: Conv-11)",
+          "export at an opset the converter implements (a lower-opset route), or take another route"),
+    Known("UnsupportedInTarget", r"cannot be expressed in TensorFlow", "the modern converter's graph needs ops or "
+          "attrs the target TensorFlow lacks and no rewrite exists (e.g. ResizeBilinear half_pixel_centers and "
+          "SelectV2 arrived in TF 1.14)", "take a legacy route that converts in the target, or a newer target"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "
           r"opset version \d+ is not supported", "torch 1.7 cannot export that op at this opset",
           "raise the opset (opset: in the config) if the target reads it, or replace the op in the model "

@@ -115,7 +115,7 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
              f"{row['status']:<6} {detail} ({row['seconds']:.0f}s)")
 
     parallel.run_all(todo, work, jobs, done)
-    results = collect(settings, cells)
+    results = collect(settings, plan(settings))     # the whole matrix on file, not just this selection
     results["wall_seconds_this_run"] = round(time.time() - started, 1)
     results["jobs"] = jobs
     write_results(out, results)
@@ -124,11 +124,9 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
 
 def collect(settings: Settings, cells: list[Cell]) -> dict:
     compat = load_compat(settings.configs_dir / "compat.yaml")
-    rows = []
-    for c in cells:
-        path = matrix_dir(settings) / "cells" / f"{c.id}.json"
-        if path.is_file():
-            rows.append(json.loads(path.read_text()))
+    cell_dir = matrix_dir(settings) / "cells"
+    # only results for today's model and route definitions: a changed model or route is unmeasured
+    rows = [json.loads((cell_dir / f"{c.id}.json").read_text()) for c in cells if _finished(c, cell_dir, settings)]
     return {"generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "stacks": compat.stacks, "cells": rows}
 
 
