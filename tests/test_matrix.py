@@ -40,6 +40,15 @@ def test_unmeasured_model_takes_the_route_that_passed_most(measured):
     assert route == "r1" and "most models" in why
 
 
+def test_model_failing_everywhere_is_told_apart_from_an_unmeasured_one(measured, tmp_path):
+    path = measured.artifacts_dir / "matrix" / "results.json"
+    path.write_text(json.dumps({"cells": CELLS + [{"model": "d", "model_digest": "D", "target": "tf1.13",
+                                                   "route": "r1", "status": "failed", "error_class": "X"}]}))
+    route, why = measured_route(measured, "tf1.13", "D", ["r1", "r2"])
+    assert route == "r1" and "all 1 routes measured for this model failed" in why
+    assert "not in the matrix" in measured_route(measured, "tf1.13", "Z", ["r1", "r2"])[1]
+
+
 def test_no_results_means_declared_order(tmp_path):
     assert measured_route(Settings(root=tmp_path, artifacts=tmp_path), "tf1.13", "A", ["r1"]) is None
 

@@ -149,5 +149,8 @@ def measured_route(settings: Settings, target: str, digest: str, declared: list[
     wins = {name: sum(1 for c in cells if c["route"] == name and c["status"] == "passed") for name in declared}
     if wins and max(wins.values()) > 0:
         best = max(declared, key=lambda n: (wins[n], -declared.index(n)))
-        return best, f"passed for the most models in the matrix ({wins[best]}), none measured for this model"
+        tried = sum(1 for c in cells if c["model_digest"] == digest)
+        why = (f"all {tried} routes measured for this model failed in the matrix" if tried
+               else "this model is not in the matrix")
+        return best, f"{why}; this one passed for the most models ({wins[best]})"
     return None
