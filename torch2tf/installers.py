@@ -17,8 +17,9 @@ INSTALLERS = ("uv", "pip")
 
 
 def pick(requested: str | None) -> str:
-    """`requested` (torch2tf.installer / TORCH2TF_INSTALLER), else uv when it is there, else pip."""
-    choice = requested or os.environ.get("TORCH2TF_INSTALLER") or None
+    """TORCH2TF_INSTALLER, else `requested` (torch2tf.installer), else uv when it is there, else pip
+    (the environment variable wins, as TORCH2TF_STORE does over invoke.yaml)."""
+    choice = os.environ.get("TORCH2TF_INSTALLER") or requested or None
     if choice and choice not in INSTALLERS:
         raise EnvError(f"unknown installer {choice!r}", where="torch2tf.installer / TORCH2TF_INSTALLER",
                        hint=f"one of {', '.join(INSTALLERS)}")
