@@ -111,8 +111,10 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
 
     def done(n: int, cell: Cell, row: dict) -> None:
         detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
+        elapsed = time.time() - started
+        left = elapsed / n * (len(todo) - n)
         echo(f"[{n}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
-             f"{row['status']:<6} {detail} ({row['seconds']:.0f}s)")
+             f"{row['status']:<6} {detail} ({row['seconds']:.0f}s; {elapsed / 60:.0f} min in, ~{left / 60:.0f} min left)")
 
     parallel.run_all(todo, work, jobs, done)
     results = collect(settings, plan(settings))     # the whole matrix on file, not just this selection
