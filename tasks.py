@@ -23,6 +23,16 @@ def _settings(c) -> Settings:
     return Settings.from_mapping(c.config.get("torch2tf"))
 
 
+def _split(value: str | None) -> list[str] | None:
+    """A comma list from the command line; None when not given."""
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
+def _jobs(value: str | None) -> int:
+    import os
+    return int(value) if value else (os.cpu_count() or 1)
+
+
 def _user_errors(fn):
     """A Torch2TFError becomes its message and exit code 1, never a traceback."""
     @functools.wraps(fn)
@@ -169,26 +179,13 @@ def inspect(c, path, env=None, json_=False):
 @_user_errors
 def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, docs=False):
     """Run models x routes for real; write artifacts/matrix/results.json, report.md, report.html."""
-    import os
-    import platform
-
-    from torch2tf import atomic
-    from torch2tf.matrix import matrix_dir, run_matrix
-    from torch2tf.matrix_report import render_docs
-    split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
+    from torch2tf.matrix import matrix_dir, run_matrix, write_docs
     settings = _settings(c)
     if docs:
-        results_path = matrix_dir(settings) / "results.json"
-        if not results_path.is_file():
-            raise Exit("torch2tf: no matrix results yet: run `invoke matrix` first", code=1)
-        machine = f"{platform.machine()} Linux, {os.cpu_count()} cores, Python {platform.python_version()} host"
-        out = settings.root / "docs" / "COMPATIBILITY.md"
-        atomic.write_text(out, render_docs(json.loads(results_path.read_text()), machine))
-        print(f"wrote {out}")
+        print(f"wrote {write_docs(settings)}")
         return
-    results = run_matrix(settings, models=split(models), targets=split(targets), routes=split(routes),
-                         jobs=int(jobs) if jobs else (os.cpu_count() or 1), fresh=fresh,
-                         echo=lambda line: print(line, flush=True))
+    results = run_matrix(settings, models=_split(models), targets=_split(targets), routes=_split(routes),
+                         jobs=_jobs(jobs), fresh=fresh, echo=lambda line: print(line, flush=True))
     passed = sum(1 for r in results["cells"] if r["status"] == "passed")
     print(f"{passed}/{len(results['cells'])} cells pass; report: {matrix_dir(settings) / 'report.md'}")
 
@@ -199,11 +196,8 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
 @_user_errors
 def batch(c, configs, target=None, jobs=None, fresh=False):
     """Many configs in one go, in parallel; every config checked before any runs; summary in artifacts/batch.json."""
-    import os
-
     from torch2tf.batch import render, run_batch
-    summary = run_batch([x.strip() for x in configs.split(",") if x.strip()], _settings(c), target=target,
-                        jobs=int(jobs) if jobs else (os.cpu_count() or 1), fresh=fresh,
+    summary = run_batch(_split(configs) or [], _settings(c), target=target, jobs=_jobs(jobs), fresh=fresh,
                         echo=lambda line: print(line, flush=True))
     print(render(summary))
     if summary["passed"] < len(summary["runs"]):

@@ -114,25 +114,15 @@ def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=Fa
 
 
 def convert_onnx2tf(request):
-    import numpy as np
-    import onnx2tf
     import tensorflow as tf
+
+    import _onnx2tf
     params = request["params"]
-    out_dir = request["output_dir"]
-    # onnx2tf downloads calibration data for 4D 3-channel inputs unless this file is in its cwd
-    # (lab servers are often offline); it is only used for int8 quantization, which we do not ask for.
-    np.save(os.path.join(out_dir, "calibration_image_sample_data_20x128x128x3_float32.npy"),
-            np.zeros((20, 128, 128, 3), np.float32))
-    saved = os.path.join(out_dir, "saved_model.onnx2tf")
+    saved = os.path.join(request["output_dir"], "saved_model.onnx2tf")
     kwargs = {}
     if params.get("layout", "nchw") == "nchw":
         kwargs["keep_ncw_or_nchw_or_ncdhw_input_names"] = list(params["inputs"])
-    try:
-        onnx2tf.convert(input_onnx_file_path=request["inputs"]["model"], output_folder_path=saved,
-                        output_signaturedefs=True, non_verbose=True, **kwargs)
-    except SystemExit as exc:     # onnx2tf exits on some errors instead of raising
-        raise StageFailure("onnx2tf stopped (exit %s); see the log" % exc.code, kind="Onnx2tfError")
-    os.remove(os.path.join(out_dir, "calibration_image_sample_data_20x128x128x3_float32.npy"))
+    _onnx2tf.convert(request["inputs"]["model"], saved, "a SavedModel", output_signaturedefs=True, **kwargs)
     gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"],
                             channels_first_outputs=params.get("layout", "nchw") == "nchw")
     shutil.rmtree(saved)

@@ -9,6 +9,7 @@ import collections
 
 import _graphdef
 import _protocol
+import _tflite
 
 
 def inspect_onnx(path):
@@ -53,12 +54,7 @@ def inspect_saved_model(path):
 
 
 def inspect_tflite(path):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-        Interpreter = tf.lite.Interpreter
-    interp = Interpreter(model_path=path)
+    interp = _tflite.interpreter_class()(model_path=path)
     ops = collections.Counter()
     get_ops = getattr(interp, "_get_ops_details", None)
     if get_ops is not None:

@@ -65,21 +65,11 @@ def tflite_from_onnx(request, tf):
     import shutil
     import tempfile
 
-    import numpy as np
-    import onnx2tf
+    import _onnx2tf
     params = request["params"]
     work = tempfile.mkdtemp(dir=request["output_dir"])
-    # onnx2tf downloads calibration data unless this file sits in its cwd (see convert.py)
-    np.save("calibration_image_sample_data_20x128x128x3_float32.npy", np.zeros((20, 128, 128, 3), np.float32))
-    try:
-        onnx2tf.convert(input_onnx_file_path=request["inputs"]["model"], output_folder_path=work, non_verbose=True,
-                        keep_ncw_or_nchw_or_ncdhw_input_names=list(params["inputs"]),
-                        copy_onnx_input_output_names_to_tflite=True)
-    except SystemExit as exc:
-        raise StageFailure("onnx2tf stopped (exit %s) while making the .tflite; see the log" % exc.code,
-                           kind="TfliteError")
-    finally:
-        os.remove("calibration_image_sample_data_20x128x128x3_float32.npy")
+    _onnx2tf.convert(request["inputs"]["model"], work, "the .tflite",
+                     keep_ncw_or_nchw_or_ncdhw_input_names=list(params["inputs"]))
     found = glob.glob(os.path.join(work, "*_float32.tflite"))
     if not found:
         raise StageFailure("onnx2tf wrote no float32 .tflite", kind="TfliteError")

@@ -11,6 +11,7 @@ import numpy as np
 
 import _graphdef
 import _protocol
+import _tflite
 from _protocol import StageFailure
 
 
@@ -98,11 +99,7 @@ def run_saved_model(path, feeds, outputs, threads, bench):
 
 
 def run_tflite(path, feeds, outputs, threads, bench):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-        Interpreter = tf.lite.Interpreter
+    Interpreter = _tflite.interpreter_class()
     interp = Interpreter(model_path=path, num_threads=threads)
     ins, outs = interp.get_input_details(), interp.get_output_details()
 

@@ -59,9 +59,7 @@ def run_one(path: Path, settings: Settings, target: str | None, fresh: bool) -> 
                    route_reason=rep["route_reason"], report=str(settings.artifacts_dir / rep["name"] / "report.json"),
                    max_abs_diff=max(o["max_abs_diff"] for o in rep["verify"]["outputs"]))
     except Torch2TFError as exc:
-        row.update(name=load_config(path).name, status="failed",
-                   error={"class": getattr(exc, "error_class", type(exc).__name__), "message": exc.message,
-                          "where": exc.where, "hint": exc.hint, "log": str(exc.log) if exc.log else None})
+        row.update(name=load_config(path).name, status="failed", error=exc.as_dict())
     row["seconds"] = round(time.time() - started, 2)
     return row
 

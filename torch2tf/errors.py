@@ -12,12 +12,21 @@ class Torch2TFError(Exception):
     """
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None,
-                 log: Path | str | None = None):
+                 log: Path | str | None = None, error_class: str | None = None,
+                 stage: str | None = None, env: str | None = None):
         super().__init__(message)
         self.message = message
         self.where = where
         self.hint = hint
         self.log = str(log) if log else None
+        self.error_class = error_class    # a catalogue class or the stage's own kind, when known
+        self.stage = stage                # the pipeline step that failed, and its env
+        self.env = env
+
+    def as_dict(self) -> dict:
+        """The error as report.json and artifacts/batch.json record it."""
+        return {"class": self.error_class or type(self).__name__, "message": self.message, "where": self.where,
+                "hint": self.hint, "log": self.log}
 
     def __str__(self) -> str:
         lines = [self.message]

@@ -26,8 +26,7 @@ class Interpreter:
 def probe_version(path: Path) -> str | None:
     """The interpreter's full version, or None if it does not run."""
     try:
-        out = subprocess.run([str(path), "-c", _PROBE], capture_output=True, text=True, timeout=60,
-                             env=proc.clean_env())
+        out = proc.run([path, "-c", _PROBE], env=proc.clean_env(), capture=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -39,7 +38,7 @@ def _pyenv_candidates(minor: str) -> list[Path]:
     root = os.environ.get("PYENV_ROOT")
     if not root and shutil.which("pyenv"):
         try:
-            root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+            root = proc.run(["pyenv", "root"], capture=True).stdout.strip()
         except OSError:
             root = None
     root = Path(root) if root else Path.home() / ".pyenv"
@@ -54,7 +53,7 @@ def _pyenv_candidates(minor: str) -> list[Path]:
 def _conda_candidates(conda: str, minor: str) -> list[Path]:
     """An env named torch2tf-python<X.Y> that holds only that python."""
     try:
-        out = subprocess.run([conda, "env", "list", "--json"], capture_output=True, text=True, timeout=120)
+        out = proc.run([conda, "env", "list", "--json"], capture=True, timeout=120)
         envs = json.loads(out.stdout).get("envs", [])
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return []
@@ -64,8 +63,7 @@ def _conda_candidates(conda: str, minor: str) -> list[Path]:
 def _uv_candidates(minor: str) -> list[Path]:
     from torch2tf.uvtool import uv_bin
     try:
-        out = subprocess.run([uv_bin(), "python", "find", "--no-project", minor],
-                             capture_output=True, text=True, timeout=60)
+        out = proc.run([uv_bin(), "python", "find", "--no-project", minor], capture=True, timeout=60)
     except OSError:
         return []
     return [Path(out.stdout.strip())] if out.returncode == 0 and out.stdout.strip() else []

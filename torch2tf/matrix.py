@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from torch2tf import atomic, catalogue, parallel
-from torch2tf.compat import load_compat
+from torch2tf.compat import Route, load_compat
 from torch2tf.config import load_config
 from torch2tf.errors import ConfigError, Torch2TFError
 from torch2tf.modelid import model_digest
@@ -25,6 +25,8 @@ class Cell:
     config: Path
     target: str
     route: str
+    model_digest: str   # what the model is and what the route does: a result on file counts
+    route_digest: str   # only while both are unchanged
 
     @property
     def id(self) -> str:
@@ -46,37 +48,36 @@ def plan(settings: Settings, models=None, targets=None, routes=None) -> list[Cel
         compat.routes(t)
     cells = []
     for model in models or configs:
+        digest = model_digest(load_config(configs[model]))
         for target in targets or compat.targets:
             for route in compat.routes(target):
                 if not routes or route.name in routes:
-                    cells.append(Cell(model=model, config=configs[model], target=target, route=route.name))
+                    cells.append(Cell(model=model, config=configs[model], target=target, route=route.name,
+                                      model_digest=digest, route_digest=route_digest(route)))
     if not cells:
         raise ConfigError("the selection leaves no cells to run", where=str(compat.path),
                           hint="check --models / --targets / --routes")
     return cells
 
 
-def route_digest(settings: Settings, target: str, route: str) -> str:
-    r = load_compat(settings.configs_dir / "compat.yaml").route(target, route)
-    return hashlib.sha256(repr(r).encode()).hexdigest()[:16]
+def route_digest(route: Route) -> str:
+    return hashlib.sha256(repr(route).encode()).hexdigest()[:16]
 
 
-def _finished(cell: Cell, cell_dir: Path, settings: Settings) -> bool:
-    """A cell is done if its result exists for this very model and route definition."""
+def _result(cell: Cell, cell_dir: Path) -> dict | None:
+    """The cell's result on file if it is for this very model and route definition, else None."""
     path = cell_dir / f"{cell.id}.json"
     if not path.is_file():
-        return False
+        return None
     row = json.loads(path.read_text())
-    return (row.get("model_digest") == model_digest(load_config(cell.config))
-            and row.get("route_digest") == route_digest(settings, cell.target, cell.route))
+    current = row.get("model_digest") == cell.model_digest and row.get("route_digest") == cell.route_digest
+    return row if current else None
 
 
 def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
-    cfg = load_config(cell.config)
     started = time.time()
-    row = {"id": cell.id, "model": cell.model, "model_digest": model_digest(cfg), "target": cell.target,
-           "route": cell.route, "route_digest": route_digest(settings, cell.target, cell.route),
-           "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    row = {"id": cell.id, "model": cell.model, "model_digest": cell.model_digest, "target": cell.target,
+           "route": cell.route, "route_digest": cell.route_digest, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route,
                                                           artifacts_dir=out_dir / "runs" / cell.id, echo=lambda _: None))
@@ -87,9 +88,9 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
                              **rep.get("versions", {})})
     except Torch2TFError as exc:
         known = catalogue.match(exc.message)
-        row.update(status="failed", error_class=getattr(exc, "error_class", None) or (known.error_class if known else
-                                                                                        type(exc).__name__),
-                   stage=getattr(exc, "stage", None), message=exc.message.splitlines()[0][:400],
+        row.update(status="failed", error_class=exc.error_class or (known.error_class if known else
+                                                                      type(exc).__name__),
+                   stage=exc.stage, message=exc.message.splitlines()[0][:400],
                    hint=exc.hint, log=exc.log)
     row["seconds"] = round(time.time() - started, 2)
     return row
@@ -100,7 +101,7 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
     cells = plan(settings, models, targets, routes)
     out = matrix_dir(settings)
     cell_dir = out / "cells"
-    todo = [c for c in cells if fresh or not _finished(c, cell_dir, settings)]
+    todo = [c for c in cells if fresh or _result(c, cell_dir) is None]
     echo(f"matrix: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, {jobs} in parallel")
     started = time.time()
 
@@ -128,7 +129,7 @@ def collect(settings: Settings, cells: list[Cell]) -> dict:
     compat = load_compat(settings.configs_dir / "compat.yaml")
     cell_dir = matrix_dir(settings) / "cells"
     # only results for today's model and route definitions: a changed model or route is unmeasured
-    rows = [json.loads((cell_dir / f"{c.id}.json").read_text()) for c in cells if _finished(c, cell_dir, settings)]
+    rows = [row for row in (_result(c, cell_dir) for c in cells) if row is not None]
     return {"generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "stacks": compat.stacks, "cells": rows}
 
 
@@ -137,6 +138,21 @@ def write_results(out: Path, results: dict) -> None:
     atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     atomic.write_text(out / "report.md", render_markdown(results))
     atomic.write_text(out / "report.html", render_html(results))
+
+
+def write_docs(settings: Settings) -> Path:
+    """docs/COMPATIBILITY.md from the last results, saying on what machine they were measured."""
+    import os
+    import platform
+
+    from torch2tf.matrix_report import render_docs
+    path = matrix_dir(settings) / "results.json"
+    if not path.is_file():
+        raise ConfigError("no matrix results yet", where=str(path), hint="run `invoke matrix` first")
+    machine = f"{platform.machine()} Linux, {os.cpu_count()} cores, Python {platform.python_version()} host"
+    out = settings.root / "docs" / "COMPATIBILITY.md"
+    atomic.write_text(out, render_docs(json.loads(path.read_text()), machine))
+    return out
 
 
 def measured_route(settings: Settings, target: str, digest: str, declared: list[str]) -> tuple[str, str] | None:

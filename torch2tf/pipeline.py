@@ -218,12 +218,10 @@ def _require_passed(run: StageRun, state: _Run, hop: str, hint: str, explain: Pa
         f"{o['name']}: {o['problem']}" if o.get("problem") else
         f"{o['name']}: max abs diff {o['max_abs_diff']:.3g}, max rel diff {o['max_rel_diff']:.3g}"
         for o in bad)
-    exc = VerifyError(f"verification failed in {hop}: {detail} (atol {state.cfg.atol}, rtol {state.cfg.rtol})",
+    raise VerifyError(f"verification failed in {hop}: {detail} (atol {state.cfg.atol}, rtol {state.cfg.rtol})",
                       where=f"stage {run.label}, env {run.env}",
-                      hint=f"{known.cause}: {known.fix}" if known else hint, log=run.log)
-    exc.error_class = known.error_class if known else "VerifyMismatch"
-    exc.stage = run.label
-    raise exc
+                      hint=f"{known.cause}: {known.fix}" if known else hint, log=run.log,
+                      error_class=known.error_class if known else "VerifyMismatch", stage=run.label, env=run.env)
 
 
 def _stage_rows(state: _Run) -> list[dict]:
@@ -256,12 +254,10 @@ def _report(state: _Run, status: str, seconds: float, error: Torch2TFError | Non
         report["packages"] = {fmt: m for fmt, (_, m) in state.packages.items()}
     report["latency"] = _latency_rows(report, state)
     if error is not None:
-        stage = getattr(error, "stage", None)
-        if isinstance(error, StageError) and not isinstance(error, VerifyError) and stage:
-            env = error.where.split("env ")[-1] if error.where else None
-            report["stages"].append({"stage": stage, "env": env, "status": "failed", "seconds": None, "cached": False})
-        report["error"] = {"class": getattr(error, "error_class", type(error).__name__), "message": error.message,
-                           "where": error.where, "hint": error.hint, "log": error.log}
+        if isinstance(error, StageError) and not isinstance(error, VerifyError) and error.stage:
+            report["stages"].append({"stage": error.stage, "env": error.env, "status": "failed", "seconds": None,
+                                     "cached": False})
+        report["error"] = error.as_dict()
     return report
 
 

@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from torch2tf.errors import ConfigError
+from torch2tf.strict import check_keys, load_yaml
 
 _ALLOWED_KEYS = {"name", "channels", "dependencies"}
 _PYTHON = re.compile(r"^python\s*=\s*(\d+\.\d+)$")
@@ -58,19 +57,7 @@ def normalize(package: str) -> str:
 
 def load_spec(path: Path) -> EnvSpec:
     where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"environment spec not found: {path}", where=where,
-                          hint="list the specs with `invoke env.list`") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"environment spec is not valid YAML: {exc}", where=where) from None
-    if not isinstance(data, dict):
-        raise ConfigError("environment spec must be a mapping", where=where)
-    unknown = sorted(set(data) - _ALLOWED_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in environment spec", where=where,
-                          hint=f"allowed keys: {sorted(_ALLOWED_KEYS)}")
+    data = check_keys(load_yaml(path), _ALLOWED_KEYS, where)
     deps = data.get("dependencies")
     if not isinstance(deps, list):
         raise ConfigError("`dependencies` must be a list", where=f"{where}: dependencies")

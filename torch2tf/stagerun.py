@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from torch2tf import atomic, catalogue, envs, proc
 from torch2tf.errors import StageError
@@ -71,21 +71,21 @@ def file_digest(path: Path, _memo: dict = {}) -> str:  # noqa: B006 - per-proces
 class StageRunner:
     settings: Settings
     fresh: bool = False
-    on_event: Callable[[str, dict], None] | None = None
-    _env_digests: dict = field(default_factory=dict)
+    _envs: dict = field(default_factory=dict)     # name -> (spec, env), resolved once per runner
 
     def _program_digest(self, stage: str) -> str:
+        """The stage program and the shared helpers (file_digest memoizes unchanged files)."""
         h = hashlib.sha256()
         sd = self.settings.stages_dir
         for p in [sd / f"{stage}.py"] + sorted(sd.glob("_*.py")):
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
+            h.update(p.name.encode() + b"\0" + file_digest(p).encode())
         return h.hexdigest()
 
     def _env(self, name: str):
-        if name not in self._env_digests:
+        if name not in self._envs:
             spec = load_spec(self.settings.envs_dir / f"{name}.yml")
-            self._env_digests[name] = (spec, envs.resolve(spec, self.settings)[0])
-        return self._env_digests[name]
+            self._envs[name] = (spec, envs.resolve(spec, self.settings)[0])
+        return self._envs[name]
 
     def key(self, stage: str, env_name: str, inputs: Mapping[str, Artifact | Path], params: dict) -> str:
         digests = {k: (v.sha256 if isinstance(v, Artifact) else file_digest(Path(v))) for k, v in inputs.items()}
@@ -110,8 +110,6 @@ class StageRunner:
         t_env = time.perf_counter()
         envs.build(spec, self.settings)
         env_seconds = time.perf_counter() - t_env
-        if self.on_event:
-            self.on_event("running", {"stage": stage, "env": env_name})
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=entry.parent))
         try:
@@ -160,10 +158,8 @@ class StageRunner:
         known = catalogue.match(text + "\n" + proc.tail(log, 40))
         hint = err.get("hint") or (f"{known.cause}: {known.fix}" if known else
                                    "read the log; `invoke env.run --name " + env_name + " ...` reproduces in the env")
-        exc = StageError(f"stage {stage} failed: {text}", where=f"stage {stage}, env {env_name}", hint=hint, log=log)
-        exc.error_class = err.get("type") if not known else known.error_class
-        exc.stage = stage
-        return exc
+        return StageError(f"stage {stage} failed: {text}", where=f"stage {stage}, env {env_name}", hint=hint, log=log,
+                          error_class=known.error_class if known else err.get("type"), stage=stage, env=env_name)
 
     def _load(self, stage, env_name, key, entry, seconds, cached) -> StageRun:
         result = json.loads((entry / "result.json").read_text())

@@ -1,0 +1,25 @@
+"""Running onnx2tf inside a stage (onnx2tf env): convert and package share it. Python 3.6-compatible
+like every stage helper, though only the onnx2tf env imports it."""
+
+import os
+
+from _protocol import StageFailure
+
+# onnx2tf downloads calibration data for 4D 3-channel inputs unless this file is in its cwd (the
+# stage's output dir); lab servers are often offline, and it only serves int8 quantization.
+CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def convert(onnx_path, output_folder, making, **kwargs):
+    """onnx2tf.convert quietly, offline, with its exits turned into a StageFailure."""
+    import numpy as np
+    import onnx2tf
+    np.save(CALIBRATION, np.zeros((20, 128, 128, 3), np.float32))
+    try:
+        onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=output_folder, non_verbose=True,
+                        **kwargs)
+    except SystemExit as exc:     # onnx2tf exits on some errors instead of raising
+        raise StageFailure("onnx2tf stopped (exit %s) while making %s; see the log" % (exc.code, making),
+                           kind="Onnx2tfError")
+    finally:
+        os.remove(CALIBRATION)
