@@ -26,7 +26,7 @@ def pick(requested: str | None) -> str:
     if choice:
         return choice
     try:
-        from torch2tf.uvtool import uv_bin
+        from torch2tf.hosttools import uv_bin
         uv_bin()
         return "uv"
     except EnvError:
@@ -37,7 +37,7 @@ def steps(installer: str, python: Path, lock: Path, build_dir: Path, final_dir: 
     """The commands that make the venv and install the lock into it."""
     target_python = str(build_dir / "bin" / "python")
     if installer == "uv":
-        from torch2tf.uvtool import uv_bin
+        from torch2tf.hosttools import uv_bin
         uv = uv_bin()
         # --relocatable: entry-point scripts find their python relative to themselves, so the
         # finished venv can be renamed from its build dir into place.

@@ -61,7 +61,7 @@ def _conda_candidates(conda: str, minor: str) -> list[Path]:
 
 
 def _uv_candidates(minor: str) -> list[Path]:
-    from torch2tf.uvtool import uv_bin
+    from torch2tf.hosttools import uv_bin
     try:
         out = proc.run([uv_bin(), "python", "find", "--no-project", minor], capture=True, timeout=60)
     except OSError:

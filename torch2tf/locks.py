@@ -14,7 +14,7 @@ from torch2tf.errors import EnvError
 from torch2tf.interpreters import find_interpreter
 from torch2tf.settings import Settings
 from torch2tf.specs import EnvSpec
-from torch2tf.uvtool import uv_bin
+from torch2tf.hosttools import host_tool, uv_bin
 
 _HEADER = re.compile(r"^# torch2tf-lock spec=([0-9a-f]{64}) python=(\S+) platform=(\S+)$")
 
@@ -109,14 +109,11 @@ def conda_lock(spec: EnvSpec, settings: Settings, *, platforms: tuple[str, ...] 
     """Lock the spec with conda-lock, for machines that reach conda channels."""
     out = settings.locks_dir / f"{spec.name}.conda-lock.yml"
     tmp = out.with_name(f".{out.name}.tmp")
-    argv = ["conda-lock", "lock", "--file", str(spec.path), "--lockfile", str(tmp)]
+    argv = [host_tool("conda-lock"), "lock", "--file", str(spec.path), "--lockfile", str(tmp)]
     for p in platforms:
         argv += ["--platform", p]
     try:
         result = proc.run(argv, env=proc.clean_env(), capture=True, timeout=900)
-    except FileNotFoundError:
-        raise EnvError("conda-lock is not installed", where="host environment",
-                       hint="`pip install -e .` installs it") from None
     except subprocess.TimeoutExpired:
         result = None
     if result is None or result.returncode != 0:
