@@ -2,8 +2,11 @@
 
     invoke env.lock [--name N] [--check] [--conda]     invoke env.build [--name N | --all]
     invoke env.list   invoke env.prune   invoke env.run --name N "python -c ..."
-    invoke pipeline --config configs/resnet18.yaml [--target tf1.4] [--fresh]
-    invoke inspect PATH
+    invoke pipeline --config configs/resnet18.yaml [--target tf1.4] [--route R] [--opset N] [--fresh] [--plan]
+    invoke inspect PATH [--env N] [--json]
+    invoke batch --configs 'configs/*.yaml' [--target T] [--jobs N] [--fresh]
+    invoke matrix [--models a,b] [--targets t1,t2] [--routes r1] [--jobs N] [--fresh] [--docs]
+    invoke bench [--only pipeline_bench,...]
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def _user_errors(fn):
 # ---------------------------------------------------------------- env.*
 
 def _spec_names(settings: Settings, name: str | None) -> list[str]:
-    from torch2tf.specs import load_specs
+    from torch2tf.envs.specs import load_specs
     specs = load_specs(settings.envs_dir)
     if name is None:
         return list(specs)
@@ -62,8 +65,8 @@ def _spec_names(settings: Settings, name: str | None) -> list[str]:
 @_user_errors
 def lock(c, name=None, check=False, conda=False):
     """Write the hashed lock of each env spec under envs/locks/ (every transitive pin)."""
-    from torch2tf import locks
-    from torch2tf.specs import load_spec
+    from torch2tf.envs import locks
+    from torch2tf.envs.specs import load_spec
     settings = _settings(c)
     stale = []
     for n in _spec_names(settings, name):
@@ -88,8 +91,8 @@ def lock(c, name=None, check=False, conda=False):
 @_user_errors
 def build(c, name=None, all=False, fresh=False):
     """Build locked envs into the shared store (once; later calls reuse them)."""
-    from torch2tf import envs
-    from torch2tf.specs import load_spec
+    from torch2tf.envs import store as envs
+    from torch2tf.envs.specs import load_spec
     if not name and not all:
         raise Exit("torch2tf: say which env: --name NAME, or --all", code=2)
     settings = _settings(c)
@@ -103,7 +106,7 @@ def build(c, name=None, all=False, fresh=False):
 @_user_errors
 def list_(c, json_=False):
     """List envs: name, python, digest, size, state (built / missing / stale)."""
-    from torch2tf import envs
+    from torch2tf.envs import store as envs
     rows = envs.status(_settings(c))
     if json_:
         print(json.dumps(rows, indent=2))
@@ -118,7 +121,7 @@ def list_(c, json_=False):
 @_user_errors
 def prune(c, dry_run=False):
     """Remove built envs that no current spec and lock use."""
-    from torch2tf import envs
+    from torch2tf.envs import store as envs
     removed = envs.prune(_settings(c), dry_run=dry_run)
     for p in removed:
         print(("would remove " if dry_run else "removed ") + str(p))
@@ -130,7 +133,7 @@ def prune(c, dry_run=False):
 @_user_errors
 def run(c, name, command):
     """Run a command inside a built env, for debugging."""
-    from torch2tf import envs
+    from torch2tf.envs import store as envs
     code = envs.run_in(name, command, _settings(c))
     if code:
         raise Exit(code=code)
@@ -144,30 +147,33 @@ ns = Collection(env_ns)
 
 @task(help={"config": "pipeline config (YAML)", "target": "target runtime, overrides the config's",
             "route": "force a route of the target (see configs/compat.yaml)", "opset": "export opset override",
-            "fresh": "ignore the stage cache"})
+            "fresh": "ignore the stage cache",
+            "plan": "print the plan (steps, envs, cache hits expected, what is published) and run nothing"})
 @_user_errors
-def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False):
+def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False):
     """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
     from pathlib import Path
 
-    from torch2tf.pipeline import Options, run_pipeline
-    from torch2tf.summary import render
-    report = run_pipeline(Path(config), _settings(c), Options(
-        target=target, route=route, opset=int(opset) if opset else None, fresh=fresh,
-        echo=lambda line: print(line, flush=True)))
-    print(render(report))
+    from torch2tf.run.pipeline import Options, describe_plan, run_pipeline
+    from torch2tf.run.summary import render
+    options = Options(target=target, route=route, opset=int(opset) if opset else None, fresh=fresh,
+                      echo=lambda line: print(line, flush=True))
+    if plan:
+        print(describe_plan(Path(config), _settings(c), options))
+        return
+    print(render(run_pipeline(Path(config), _settings(c), options)))
 
 
 @task(help={"path": "a .pb, .onnx, .tflite or SavedModel dir",
-            "env": "env to read it in (default: torch17 for .onnx, onnx2tf for .tflite, tf115 otherwise)",
+            "env": "env to read it in (default: compat.yaml's readers: for that kind of file)",
             "json": "print the JSON"})
 @_user_errors
 def inspect(c, path, env=None, json_=False):
     """Inputs, outputs, shapes, op histogram and unservable py_func nodes of a graph."""
     from pathlib import Path
 
-    from torch2tf.inspection import inspect_artifact
-    from torch2tf.summary import render_inspect
+    from torch2tf.run.inspection import inspect_artifact
+    from torch2tf.run.summary import render_inspect
     info = inspect_artifact(Path(path), _settings(c), env)
     print(json.dumps(info, indent=2) if json_ else render_inspect(info))
 
@@ -179,7 +185,8 @@ def inspect(c, path, env=None, json_=False):
 @_user_errors
 def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, docs=False):
     """Run models x routes for real; write artifacts/matrix/results.json, report.md, report.html."""
-    from torch2tf.matrix import matrix_dir, run_matrix, write_docs
+    from torch2tf.matrix.results import write_docs
+    from torch2tf.matrix.run import run_matrix
     settings = _settings(c)
     if docs:
         print(f"wrote {write_docs(settings)}")
@@ -187,7 +194,7 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
     results = run_matrix(settings, models=_split(models), targets=_split(targets), routes=_split(routes),
                          jobs=_jobs(jobs), fresh=fresh, echo=lambda line: print(line, flush=True))
     passed = sum(1 for r in results["cells"] if r["status"] == "passed")
-    print(f"{passed}/{len(results['cells'])} cells pass; report: {matrix_dir(settings) / 'report.md'}")
+    print(f"{passed}/{len(results['cells'])} cells pass; report: {settings.matrix_dir / 'report.md'}")
 
 
 @task(help={"configs": "comma list of config paths or quoted globs, e.g. 'configs/*.yaml'",

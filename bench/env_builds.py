@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record, stats, timed  # noqa: E402
 
-from torch2tf import envs  # noqa: E402
+from torch2tf.envs import store as envs  # noqa: E402
+from torch2tf.envs.specs import load_specs  # noqa: E402
 from torch2tf.settings import PROJECT_ROOT, Settings  # noqa: E402
-from torch2tf.specs import load_specs  # noqa: E402
 
 
 def main() -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record, stats  # noqa: E402
 
-from torch2tf.interpreters import find_interpreter  # noqa: E402
-from torch2tf.locks import read_lock  # noqa: E402
-from torch2tf.settings import Settings  # noqa: E402
-from torch2tf.specs import load_spec  # noqa: E402
+from torch2tf.envs.interpreters import find_interpreter  # noqa: E402
+from torch2tf.envs.locks import read_lock  # noqa: E402
+from torch2tf.envs.specs import load_spec  # noqa: E402
 from torch2tf.hosttools import uv_bin  # noqa: E402
+from torch2tf.settings import Settings  # noqa: E402
 
 
 def uv_install(python: Path, lock: Path, target: Path, cache: Path) -> float:

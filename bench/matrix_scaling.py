@@ -23,9 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record  # noqa: E402
 
-from torch2tf import matrix  # noqa: E402
+from torch2tf.configs.compat import load_compat  # noqa: E402
 from torch2tf.errors import Torch2TFError  # noqa: E402
-from torch2tf.pipeline import Options, run_pipeline  # noqa: E402
+from torch2tf.matrix import cells as matrix_cells  # noqa: E402
+from torch2tf.run.pipeline import Options, run_pipeline  # noqa: E402
 from torch2tf.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 KEEP = {"export", "locks"}
@@ -40,7 +41,7 @@ def clear_all_but_exports(store: Path) -> None:
 
 def warm_exports(settings: Settings, cells: list) -> int:
     """One export per model and opset, as the matrix's cells will ask for them."""
-    compat = matrix.load_compat(settings.configs_dir / "compat.yaml")
+    compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
     seen = set()
     for cell in cells:
         key = (cell.model, compat.route(cell.target, cell.route).opset)
@@ -79,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     selection = [] if args.full else REDUCED
     settings = Settings()
-    cells = matrix.plan(settings, *(None, None, None) if args.full else (["focus", "multihead"], ["tf1.4", "tf1.13"], None))
+    cells = matrix_cells.select(settings, *(None, None, None) if args.full else (["focus", "multihead"], ["tf1.4", "tf1.13"], None))
     exports = warm_exports(settings, cells)
     print(f"{len(cells)} cells, {exports} exports warmed", flush=True)
     times, outcomes = {}, {}

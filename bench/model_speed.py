@@ -14,9 +14,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record  # noqa: E402
 
-from torch2tf.compat import load_compat  # noqa: E402
+from torch2tf.configs.compat import load_compat  # noqa: E402
 from torch2tf.errors import Torch2TFError  # noqa: E402
-from torch2tf.pipeline import Options, run_pipeline  # noqa: E402
+from torch2tf.run.pipeline import Options, run_pipeline  # noqa: E402
 from torch2tf.settings import Settings  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--targets", default="")
     args = ap.parse_args()
     settings = Settings()
-    compat = load_compat(settings.configs_dir / "compat.yaml")
+    compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for target in (args.targets.split(",") if args.targets else compat.targets):
@@ -40,10 +40,10 @@ def main() -> None:
                                  "error": exc.message.splitlines()[0][:200]})
                     print(target, route.name, "failed", flush=True)
                     continue
-                torch_ms, ms = rep["pytorch_latency_ms"], rep["verify"]["latency_ms"]
+                torch_ms, ms = rep.pytorch_latency_ms, rep.verify.latency_ms
                 rows.append({"target": target, "route": route.name, "status": "passed", "latency_ms": round(ms, 2),
                              "pytorch_ms": round(torch_ms, 2), "ratio": round(ms / torch_ms, 3),
-                             "transposes": rep["graph"]["transposes"], "tensorflow": rep["verify"]["tensorflow"]})
+                             "transposes": rep.graph["transposes"], "tensorflow": rep.verify.versions["tensorflow"]})
                 print(target, route.name, f"{ms:.1f} ms vs torch {torch_ms:.1f} ms x{ms / torch_ms:.2f}", flush=True)
     best = {}
     for r in rows:

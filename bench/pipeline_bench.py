@@ -23,13 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record, stats  # noqa: E402
 
-from torch2tf import envs  # noqa: E402
+from torch2tf.envs import store as envs  # noqa: E402
+from torch2tf.run.report import Report  # noqa: E402
 from torch2tf.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 CONFIG = "configs/resnet18.yaml"
 
 
-def run_pipeline(artifacts: Path, *extra: str) -> tuple[float, int, dict]:
+def run_pipeline(artifacts: Path, *extra: str) -> tuple[float, int, Report]:
     """Wall seconds, peak RSS (bytes) of the orchestrator process, and its report."""
     env = dict(os.environ, INVOKE_TORCH2TF_ARTIFACTS=str(artifacts))
     t0 = time.perf_counter()
@@ -47,7 +48,7 @@ def run_pipeline(artifacts: Path, *extra: str) -> tuple[float, int, dict]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"pipeline failed: {proc.stderr.read()}")
-    return wall, peak, json.loads((artifacts / "resnet18" / "report.json").read_text())
+    return wall, peak, Report.load(artifacts / "resnet18" / "report.json")
 
 
 def baseline(work: Path) -> float:
@@ -92,7 +93,7 @@ def main() -> None:
         cold, ratios, base, base_ratio, rss = [], [], [], [], []
         for i in range(args.cold):
             wall, peak, rep = run_pipeline(tmp / "art", "--fresh")
-            stage_sum = sum(s["stage_process_seconds"] for s in rep["stages"])
+            stage_sum = sum(s.process_seconds for s in rep.steps)
             b = baseline(tmp / f"base{i}")
             cold.append(wall), ratios.append(wall / stage_sum), base.append(b), base_ratio.append(wall / b)
             rss.append(peak / 2**20)
@@ -101,7 +102,7 @@ def main() -> None:
         cached = []
         for _ in range(args.cached):
             wall, peak, rep = run_pipeline(tmp / "art")
-            assert all(s["cached"] for s in rep["stages"])
+            assert all(s.cached for s in rep.steps)
             cached.append(wall)
             rss.append(peak / 2**20)
         print(f"cached median {stats(cached)['median']:.2f}s")

@@ -7,6 +7,11 @@ The stage writes its outputs into output_dir and result.json there:
     {"status": "ok"|"error", "outputs": {key: {"path", "sha256"}}, "metrics", "warnings",
      "error": {"type", "message", "hint"}}
 Exit code 0 only on success.
+
+Each stage declares at its top what it takes and gives, as a plain literal the host can read too:
+    CONTRACT = {"inputs": {key: required}, "params": {key: required}, "outputs": [key, ...]}
+A key ending in ".*" stands for a family ("ref.*": ref.output, ref.boxes). main() refuses a request
+with a missing or unknown key before the stage does anything, naming the stage and the key.
 """
 
 import hashlib
@@ -59,8 +64,38 @@ def log(msg):
     sys.stderr.flush()
 
 
-def main(run):
-    """Read the request, call run(request) -> {"outputs": {key: filename}, "metrics", "warnings"}."""
+def _declared(key, keys):
+    """The contract entry that covers `key` (itself, or a "prefix.*" family), else None."""
+    if key in keys:
+        return key
+    for pattern in keys:
+        if pattern.endswith(".*") and key.startswith(pattern[:-1]):
+            return pattern
+    return None
+
+
+def contract_problems(contract, request):
+    """Every missing or unknown input/param key of the request, as readable phrases."""
+    problems = []
+    for section, noun in (("inputs", "input"), ("params", "param")):
+        declared = contract.get(section, {})
+        given = request.get(section) or {}
+        problems += ["unknown %s %r" % (noun, k) for k in sorted(given) if _declared(k, declared) is None]
+        problems += ["missing %s %r" % (noun, k) for k, required in sorted(declared.items())
+                     if required and not k.endswith(".*") and k not in given]
+    return problems
+
+
+def _check_outputs(contract, produced):
+    unknown = [k for k in sorted(produced) if _declared(k, contract.get("outputs", [])) is None]
+    if unknown:
+        raise StageFailure("the stage gave outputs its CONTRACT does not declare: %s" % ", ".join(unknown),
+                           kind="StageBug")
+
+
+def main(run, contract):
+    """Read the request, check it against the stage's CONTRACT, call
+    run(request) -> {"outputs": {key: filename}, "metrics", "warnings"}."""
     if len(sys.argv) != 2:
         sys.stderr.write("usage: %s request.json\n" % sys.argv[0])
         sys.exit(2)
@@ -68,8 +103,15 @@ def main(run):
         request = json.load(fh)
     out_dir = request["output_dir"]
     result_path = os.path.join(out_dir, "result.json")
+    stage = request.get("stage") or os.path.splitext(os.path.basename(sys.argv[0]))[0]
     try:
+        problems = contract_problems(contract, request)
+        if problems:
+            raise StageFailure("stage %s: the request does not match its CONTRACT: %s" % (stage, "; ".join(problems)),
+                               hint="the caller and stages/%s.py disagree: a torch2tf bug, or a stage program "
+                                    "from another torch2tf version" % stage, kind="StageContract")
         produced = run(request) or {}
+        _check_outputs(contract, produced.get("outputs", {}))
         outputs = {}
         for key, name in sorted(produced.get("outputs", {}).items()):
             path = os.path.join(out_dir, name)

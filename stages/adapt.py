@@ -7,6 +7,14 @@ import os
 import _protocol
 from _protocol import StageFailure
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"model": True},
+    "params": {"ir_version": False, "opset": False, "initializers_as_inputs": False, "static_shapes": False,
+               "explicit_pool_pads": False},
+    "outputs": ["model"],
+}
+
 
 FLOAT_LOWEST = -3.4028234663852886e38
 
@@ -107,4 +115,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

@@ -12,6 +12,13 @@ import _graphdef
 import _protocol
 from _protocol import StageFailure
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"model": True},
+    "params": {"tool": True, "layout": True, "inputs": True, "outputs": True},
+    "outputs": ["graph"],
+}
+
 
 def _graph_and_tensors(rep):
     net = getattr(rep, "predict_net", None)
@@ -88,7 +95,9 @@ TO_CHANNELS_FIRST = {4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
 
 def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=False):
     """SavedModel (TF 2) -> GraphDef with variables folded to constants, I/O named as in the config."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
     loaded = tf.saved_model.load(saved_dir)
     fn = loaded.signatures["serving_default"]
     frozen = convert_variables_to_constants_v2(fn)
@@ -114,9 +123,8 @@ def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=Fa
 
 
 def convert_onnx2tf(request):
-    import tensorflow as tf
-
     import _onnx2tf
+    import tensorflow as tf
     params = request["params"]
     saved = os.path.join(request["output_dir"], "saved_model.onnx2tf")
     kwargs = {}
@@ -156,4 +164,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

@@ -15,6 +15,13 @@ import _graphdef
 import _protocol
 from _protocol import StageFailure
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"graph": True, "source_registry": True, "target_registry": True},
+    "params": {},
+    "outputs": ["graph"],
+}
+
 # newer op -> (older op, attrs the older op does not have and that must be dropped)
 RENAMES = {
     "AddV2": ("Add", ()),
@@ -237,4 +244,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

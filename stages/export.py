@@ -8,11 +8,19 @@ import importlib.util
 import os
 import sys
 
-import numpy as np
-
 import _protocol
+import numpy as np
 from _protocol import StageFailure
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"model_file": False, "weights": False, "sample.*": False},
+    "params": {"factory": True, "kwargs": True, "seed": True, "opset": True, "inputs": True, "outputs": True,
+               "keep_initializers_as_inputs": True, "runs": True},
+    "outputs": ["model", "input.*", "ref.*"],
+}
+
+THREADS, WARMUP = 1, 3        # as in verify: latencies compare like with like
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
@@ -123,10 +131,10 @@ def run(request):
     rng = np.random.RandomState(params["seed"])
     build = load_factory(params["factory"], inputs.get("model_file"))
     try:
-        model = build(**params.get("kwargs", {}))
+        model = build(**params["kwargs"])
     except Exception as exc:
         raise StageFailure("building the model %s(**%s) failed: %s: %s"
-                           % (params["factory"], params.get("kwargs", {}), type(exc).__name__, exc),
+                           % (params["factory"], params["kwargs"], type(exc).__name__, exc),
                            hint="check model.kwargs in the config", kind="ModelImportError")
     if inputs.get("weights"):
         load_weights(model, inputs["weights"], torch)
@@ -145,15 +153,12 @@ def run(request):
     for spec in params["inputs"]:
         if spec.get("dynamic"):
             dynamic[spec["name"]] = dict((int(k), v) for k, v in spec["dynamic"].items())
-    for name in names:
-        if params.get("dynamic_outputs", {}).get(name):
-            dynamic[name] = dict((int(k), v) for k, v in params["dynamic_outputs"][name].items())
     onnx_path = os.path.join(out_dir, "model.onnx")
     try:
         torch.onnx.export(model, tensors, onnx_path, opset_version=params["opset"],
                           input_names=[s["name"] for s in params["inputs"]], output_names=names,
                           dynamic_axes=dynamic or None, do_constant_folding=True,
-                          keep_initializers_as_inputs=params.get("keep_initializers_as_inputs", True))
+                          keep_initializers_as_inputs=params["keep_initializers_as_inputs"])
     except Exception as exc:
         msg = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         hint = "try another opset (`--opset`, or opset: in the config); opsets 7-12 are what the TF 1.x routes read"
@@ -177,16 +182,16 @@ def run(request):
 def eager_latency(model, tensors, torch, params):
     """PyTorch eager CPU latency on the same input and thread count the verify stages use."""
     import time
-    torch.set_num_threads(params.get("threads", 1))
+    torch.set_num_threads(THREADS)
     samples = []
     with torch.no_grad():
-        for i in range(params.get("warmup", 3) + params.get("runs", 10)):
+        for i in range(WARMUP + params["runs"]):
             t0 = time.perf_counter()
             model(*tensors)
-            if i >= params.get("warmup", 3):
+            if i >= WARMUP:
                 samples.append(time.perf_counter() - t0)
     return float(np.median(samples)) * 1000.0
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

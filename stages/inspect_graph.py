@@ -11,6 +11,9 @@ import _graphdef
 import _protocol
 import _tflite
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {"inputs": {"artifact": True}, "params": {}, "outputs": []}
+
 
 def inspect_onnx(path):
     import onnx
@@ -35,6 +38,7 @@ def inspect_onnx(path):
 def inspect_saved_model(path):
     """The serving signature and graph of a SavedModel, read from its proto (nothing is run)."""
     import os
+
     from tensorflow.core.protobuf import saved_model_pb2
     sm = saved_model_pb2.SavedModel()
     with open(os.path.join(path, "saved_model.pb"), "rb") as fh:
@@ -87,4 +91,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

@@ -7,6 +7,9 @@ import os
 
 import _protocol
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {"inputs": {}, "params": {}, "outputs": ["registry"]}
+
 
 def all_op_defs(tf):
     """Every registered OpDef: the C API list where it exists (TF >= 1.13), else the Python registry."""
@@ -41,4 +44,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

@@ -13,6 +13,13 @@ import _graphdef
 import _protocol
 from _protocol import StageFailure
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"graph": False, "model": False},     # a TF graph (saved_model, tflite) or an ONNX file (tflite)
+    "params": {"format": True, "inputs": True, "outputs": True},
+    "outputs": ["saved_model", "tflite"],
+}
+
 
 def saved_model(request, tf):
     tf1 = _graphdef.tf_v1(tf)
@@ -103,4 +110,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

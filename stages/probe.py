@@ -5,6 +5,9 @@ import platform
 
 import _protocol
 
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {"inputs": {}, "params": {"modules": False, "required": False}, "outputs": []}
+
 MODULES = ["numpy", "google.protobuf", "onnx", "onnx_tf", "tensorflow", "torch", "torchvision",
            "onnxruntime", "onnx2tf", "tensorflow_addons", "tensorflow_probability", "ai_edge_litert"]
 
@@ -44,4 +47,4 @@ def run(request):
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

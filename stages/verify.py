@@ -7,12 +7,21 @@ The stage succeeds whenever it could run the model; the core decides pass/fail f
 
 import time
 
-import numpy as np
-
 import _graphdef
 import _protocol
 import _tflite
+import numpy as np
 from _protocol import StageFailure
+
+THREADS, WARMUP = 1, 3        # latency: median of `runs` timed runs after WARMUP, one thread
+
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"artifact": True, "input.*": False, "ref.*": False},
+    "params": {"runtime": True, "inputs": True, "outputs": True, "atol": True, "rtol": True, "runs": True,
+               "layout": False},
+    "outputs": [],
+}
 
 
 def compare(name, got, ref, atol, rtol):
@@ -143,9 +152,9 @@ def run(request):
     if params.get("layout") == "nhwc":       # the route's graph takes NHWC images: feed it so
         feeds = dict((k, v.transpose(0, 2, 3, 1) if v.ndim == 4 else v) for k, v in feeds.items())
     refs = [np.load(inputs["ref." + name]) for name in params["outputs"]]
-    bench = (params.get("warmup", 3), params.get("runs", 10))
+    bench = (WARMUP, params["runs"])
     runner = RUNTIMES[params["runtime"]]
-    got, latency, versions = runner(inputs["artifact"], feeds, params["outputs"], params.get("threads", 1), bench)
+    got, latency, versions = runner(inputs["artifact"], feeds, params["outputs"], THREADS, bench)
     if params.get("layout") == "nhwc":
         got = [g.transpose(0, 3, 1, 2) if np.ndim(g) == 4 else g for g in got]
     got = [np.asarray(g) for g in got]
@@ -163,10 +172,10 @@ def run(request):
             row["layout"] = "channels_last"
     passed = all(r["passed"] for r in rows)
     _protocol.log("%s: %s" % (params["runtime"], "passed" if passed else "MISMATCH"))
-    metrics = {"passed": passed, "outputs": rows, "latency_ms": latency, "threads": params.get("threads", 1)}
+    metrics = {"passed": passed, "outputs": rows, "latency_ms": latency, "threads": THREADS}
     metrics.update(versions)
     return {"metrics": metrics}
 
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, CONTRACT)

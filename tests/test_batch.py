@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_invoke
 
 from torch2tf.batch import check, expand

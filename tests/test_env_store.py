@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import INVOKE, ROOT, TINY_SPEC, run_invoke
 
 pytestmark = pytest.mark.envbuild

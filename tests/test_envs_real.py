@@ -2,10 +2,11 @@
 
 import pytest
 
-from torch2tf import envs, proc
+from torch2tf import proc
+from torch2tf.envs import store as envs
+from torch2tf.envs.specs import load_specs
+from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
-from torch2tf.specs import load_specs
-from torch2tf.stagerun import StageRunner
 
 pytestmark = pytest.mark.envbuild
 

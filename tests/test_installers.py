@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from torch2tf import installers
+from torch2tf.envs import installers
 from torch2tf.errors import EnvError
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_invoke
-from torch2tf.matrix import measured_route
-from torch2tf.matrix_report import render_html, render_markdown
+
+from torch2tf import routing
+from torch2tf.matrix.render import render_html, render_markdown
 from torch2tf.settings import Settings
 
 CELLS = [
@@ -28,6 +29,10 @@ def measured(tmp_path) -> Settings:
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"generated": "now", "cells": CELLS}))
     return settings
+
+
+def measured_route(settings, *args):
+    return routing.measured_route(routing.measured_cells(settings), *args)
 
 
 def test_route_measured_for_this_model_wins(measured):
@@ -51,6 +56,14 @@ def test_model_failing_everywhere_is_told_apart_from_an_unmeasured_one(measured,
 
 def test_no_results_means_declared_order(tmp_path):
     assert measured_route(Settings(root=tmp_path, artifacts=tmp_path), "tf1.13", "A", ["r1"]) is None
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"cells": [{"route": "r1"}]}', ""])
+def test_damaged_results_are_a_warning_never_a_traceback(measured, content):
+    (measured.matrix_dir / "results.json").write_text(content)
+    with pytest.warns(UserWarning, match="ignoring damaged matrix results") if content != '{"cells": [{"route": "r1"}]}' \
+            else contextlib.nullcontext():
+        assert measured_route(measured, "tf1.13", "A", ["r1"]) is None
 
 
 def test_reports_show_status_error_and_hint():

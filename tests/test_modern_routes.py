@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_invoke
+
+from torch2tf.run.report import Report, Status
 
 pytestmark = pytest.mark.stack
 
@@ -18,7 +19,7 @@ def run(artifacts_env, *args) -> dict:
     print(out.stdout[-4000:], out.stderr[-3000:])
     assert out.returncode == 0, out.stderr
     cfg_name = "resnet18-serving" if "configs/resnet18-serving.yaml" in args else "resnet18"
-    return json.loads((Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / cfg_name / "report.json").read_text())
+    return Report.load(Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / cfg_name / "report.json")
 
 
 @pytest.mark.parametrize("target, route, tf_version, renamed", [
@@ -27,15 +28,15 @@ def run(artifacts_env, *args) -> dict:
 ])
 def test_modern_converter_downgraded_and_verified(artifacts_env, target, route, tf_version, renamed):
     rep = run(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target, "--route", route)
-    assert rep["route"] == route and rep["verify"]["tensorflow"] == tf_version
-    assert rep["verify"]["passed"] and rep["verify"]["outputs"][0]["max_abs_diff"] <= 1e-4
-    assert rep["downgrade"]["target_tensorflow"] == tf_version
-    assert rep["downgrade"]["dropped_attrs"].get("explicit_paddings", 0) > 0
+    assert rep.route == route and rep.verify.versions["tensorflow"] == tf_version
+    assert rep.verify.passed and rep.verify.max_abs_diff <= 1e-4
+    assert rep.downgrade["target_tensorflow"] == tf_version
+    assert rep.downgrade["dropped_attrs"].get("explicit_paddings", 0) > 0
     if renamed:
-        assert rep["downgrade"]["renamed"].get(renamed, 0) > 0
-    assert "AddV2" not in rep["graph"]["ops"] or tf_version != "1.4.1"
-    [row] = [r for r in rep["latency"] if r["artifact"] == "model.pb"]
-    assert row["latency_ms"] > 0 and row["vs_pytorch"] > 0 and row["transposes"] == rep["graph"]["transposes"]
+        assert rep.downgrade["renamed"].get(renamed, 0) > 0
+    assert "AddV2" not in rep.graph["ops"] or tf_version != "1.4.1"
+    [row] = [r for r in rep.latency() if r["artifact"] == "model.pb"]
+    assert row["latency_ms"] > 0 and row["vs_pytorch"] > 0 and row["transposes"] == rep.graph["transposes"]
     folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "resnet18"
     assert (folder / "model.pb").is_file() and (folder / "model.converted.pb").is_file()
 
@@ -43,15 +44,16 @@ def test_modern_converter_downgraded_and_verified(artifacts_env, target, route, 
 @pytest.mark.parametrize("target, tf_version", [("tf1.15", "1.15.5"), ("tf2.15", "2.15.1")])
 def test_all_three_formats_each_verified(artifacts_env, target, tf_version):
     rep = run(artifacts_env, "--config", "configs/resnet18-serving.yaml", "--target", target)
-    assert rep["verify"]["passed"]
-    assert set(rep["packages"]) == {"saved_model", "tflite"}
-    assert rep["packages"]["saved_model"]["tensorflow"] == tf_version and rep["packages"]["saved_model"]["passed"]
-    assert rep["packages"]["tflite"]["passed"]
-    assert all(o["max_abs_diff"] <= 1e-4 for p in rep["packages"].values() for o in p["outputs"])
+    assert rep.verify.passed
+    assert {v.artifact for v in rep.verifications} == {"model.onnx", "model.pb", "saved_model", "model.tflite"}
+    saved = rep.verification("saved_model")
+    assert saved.versions["tensorflow"] == tf_version and saved.passed and rep.verification("model.tflite").passed
+    assert all(v.max_abs_diff <= 1e-4 for v in rep.verifications)
+    assert "model.converted.pb" not in rep.artifacts
     folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "resnet18-serving"
     assert (folder / "model.pb").is_file() and (folder / "model.tflite").stat().st_size > 1_000_000
     assert (folder / "saved_model" / "saved_model.pb").is_file()
-    assert {r["artifact"] for r in rep["latency"]} >= {"model.pb", "saved_model", "tflite"}
+    assert {r["artifact"] for r in rep.latency()} >= {"model.pb", "saved_model", "model.tflite"}
     info = json.loads(run_invoke("inspect", str(folder / "saved_model"), "--json", "--env",
                                  "tf115" if target == "tf1.15" else "tf2").stdout)
     assert info["format"] == "saved_model" and info["inputs"][0]["name"].startswith("input")
@@ -66,16 +68,16 @@ def test_tflite_target_both_routes_on_an_upsampling_net(artifacts_env):
     out = run_invoke("pipeline", *args, "--route", "onnx2tf-opset11", env_overrides=artifacts_env)
     assert out.returncode == 0, out.stderr
     folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "m-segnet"
-    rep = json.loads((folder / "report.json").read_text())
-    assert rep["artifact"] == "model.tflite" and (folder / "model.tflite").is_file()
+    rep = Report.load(folder / "report.json")
+    assert rep.primary == "model.tflite" and (folder / "model.tflite").is_file()
     assert not (folder / "model.pb").exists()
-    [mask] = rep["verify"]["outputs"]
-    assert rep["verify"]["passed"] and mask["layout"] == "channels_last" and mask["max_abs_diff"] < 1e-4
-    assert rep["graph"]["format"] == "tflite"
+    [mask] = rep.verify.outputs
+    assert rep.verify.passed and mask["layout"] == "channels_last" and mask["max_abs_diff"] < 1e-4
+    assert rep.graph["format"] == "tflite"
 
     out = run_invoke("pipeline", *args, "--route", "onnx-tf-1.10-tfliteconverter", env_overrides=artifacts_env)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "pytorch_half_pixel" in out.stderr and "onnx2tf route" in out.stderr
-    rep = json.loads((folder / "report.json").read_text())
-    assert rep["status"] == "failed" and rep["last_good"]["route"] == "onnx2tf-opset11"
+    rep = Report.load(folder / "report.json")
+    assert rep.status is Status.FAILED and rep.last_good["route"] == "onnx2tf-opset11"
     assert (folder / "model.tflite").is_file()      # the last good artifact stays

@@ -10,9 +10,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import run_invoke
-from torch2tf import envs, proc
+
+from torch2tf import proc
+from torch2tf.digests import file_digest
+from torch2tf.envs import store as envs
+from torch2tf.run.report import Report, Status
 from torch2tf.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -24,8 +27,8 @@ def pipeline(artifacts_env, *args):
     return out
 
 
-def report(artifacts_env, name) -> dict:
-    return json.loads((Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / name / "report.json").read_text())
+def report(artifacts_env, name) -> Report:
+    return Report.load(Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / name / "report.json")
 
 
 @pytest.mark.parametrize("target, tf_version", [("tf1.13", "1.13.1"), ("tf1.4", "1.4.1"), ("tf1.15", "1.15.5")])
@@ -33,36 +36,41 @@ def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version):
     out = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target)
     assert out.returncode == 0, out.stderr
     rep = report(artifacts_env, "resnet18")
-    assert rep["status"] == "passed" and rep["target"] == target
-    assert rep["verify"]["tensorflow"] == tf_version and rep["verify"]["passed"]
-    [row] = rep["verify"]["outputs"]
+    assert rep.status is Status.PASSED and rep.target == target and rep.schema == 2
+    assert rep.verify.versions["tensorflow"] == tf_version and rep.verify.passed
+    [row] = rep.verify.outputs
     assert row["name"] == "output" and row["max_abs_diff"] <= 1e-4
-    assert rep["onnx_check"]["passed"]
-    graph = rep["graph"]
+    assert rep.verification("model.onnx").passed
+    graph = rep.graph
     assert [i["name"] for i in graph["inputs"]] == ["input:0"] and "output:0" in graph["outputs"]
     assert graph["py_func_nodes"] == []
     folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "resnet18"
     for name in ("model.onnx", "model.pb", "input.input.npy", "ref.output.npy", "logs/convert.log"):
         assert (folder / name).is_file(), name
-    assert [s["stage"] for s in rep["stages"]] == ["export", "onnx-check", "adapt", "convert", "verify", "inspect"]
+    assert [s.label for s in rep.steps] == ["export", "onnx-check", "adapt", "convert", "verify", "inspect"]
+    # every published file carries the digest of what was published, and is not the cache's inode
+    assert set(rep.artifacts) >= {"model.onnx", "model.pb", "model.adapted.onnx", "input.input.npy"}
+    for name, art in rep.artifacts.items():
+        assert file_digest(Path(art.path), {}) == art.sha256, name
+    assert (folder / "model.pb").stat().st_nlink == 1
     assert "max abs" in out.stdout and "PASSED" in out.stdout
 
     again = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target)
     assert again.returncode == 0
-    assert all(s["cached"] for s in report(artifacts_env, "resnet18")["stages"])
+    assert all(s.cached for s in report(artifacts_env, "resnet18").steps)
     assert "6/6 stages from cache" in again.stdout
 
 
 def test_user_file_model_and_multi_output_with_dynamic_batch(artifacts_env):
     out = pipeline(artifacts_env, "--config", "configs/tinynet.yaml")
     assert out.returncode == 0, out.stderr
-    assert report(artifacts_env, "tinynet")["verify"]["outputs"][0]["name"] == "logits"
+    assert report(artifacts_env, "tinynet").verify.outputs[0]["name"] == "logits"
     out = pipeline(artifacts_env, "--config", "configs/multihead.yaml")
     assert out.returncode == 0, out.stderr
     rep = report(artifacts_env, "multihead")
-    assert [o["name"] for o in rep["verify"]["outputs"]] == ["scores", "boxes"]
-    assert all(o["passed"] and o["shape"][0] == 2 for o in rep["verify"]["outputs"])
-    assert {"scores:0", "boxes:0"} <= set(rep["graph"]["outputs"])
+    assert [o["name"] for o in rep.verify.outputs] == ["scores", "boxes"]
+    assert all(o["passed"] and o["shape"][0] == 2 for o in rep.verify.outputs)
+    assert {"scores:0", "boxes:0"} <= set(rep.graph["outputs"])
 
 
 # ---------------------------------------------------------------- errors a user meets
@@ -116,8 +124,9 @@ def test_model_import_failure(artifacts_env, tmp_path):
     out = pipeline(artifacts_env, "--config", str(cfg))
     assert_clean_error(out, "stage export failed", "cannot import the model module", "torch17")
     rep = report(artifacts_env, "bad-import")
-    assert rep["status"] == "failed" and rep["error"]["class"] == "ModelImportError"
-    assert Path(rep["error"]["log"]).is_file()
+    assert rep.status is Status.FAILED and rep.error["class"] == "ModelImportError"
+    assert Path(rep.error["log"]).is_file() and rep.error["step"] == "export"
+    assert [(s.label, s.status) for s in rep.steps] == [("export", "failed")]
 
 
 def _torch17_python() -> Path:
@@ -158,8 +167,8 @@ def test_verification_mismatch_names_the_output_and_keeps_last_good_artifacts(ar
     assert_clean_error(out, "verification failed", "y: max abs diff")
     assert (folder / "model.pb").read_bytes() == pb
     rep = report(artifacts_env, "tol")
-    assert rep["status"] == "failed" and rep["error"]["class"] == "VerifyMismatch"
-    assert rep["last_good"]["status"] == "passed"
+    assert rep.status is Status.FAILED and rep.error["class"] == "VerifyMismatch"
+    assert rep.last_good["status"] == "passed" and rep.steps[-1].label == "verify" and rep.steps[-1].status == "failed"
 
 
 def test_bilinear_upsample_below_opset_11_is_caught_at_the_middle_hop_and_explained(artifacts_env):
@@ -170,8 +179,8 @@ def test_bilinear_upsample_below_opset_11_is_caught_at_the_middle_hop_and_explai
     assert_clean_error(out, "verification failed in onnxruntime", "mask: max abs diff")
     assert "opset >= 11" in out.stderr and "align_corners=True" in out.stderr
     rep = report(artifacts_env, "m-segnet")
-    assert rep["error"]["class"] == "UpsampleBeforeOpset11"
-    assert [s["stage"] for s in rep["stages"]] == ["export", "onnx-check"]
+    assert rep.error["class"] == "UpsampleBeforeOpset11"
+    assert [s.label for s in rep.steps] == ["export", "onnx-check"]
 
 
 def test_config_error_is_clean(artifacts_env, tmp_path):

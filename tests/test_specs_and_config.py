@@ -3,13 +3,12 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_SPEC
 
-from torch2tf.compat import load_compat
-from torch2tf.config import load_config
+from torch2tf.configs.compat import load_compat
+from torch2tf.configs.config import load_config
+from torch2tf.envs.specs import load_spec, load_specs
 from torch2tf.errors import ConfigError
-from torch2tf.specs import load_spec, load_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +104,7 @@ def test_shipped_configs_parse():
 
 
 def test_compat_routes():
-    compat = load_compat(ROOT / "configs" / "compat.yaml")
+    compat = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
     assert {"tf1.4", "tf1.13", "tf1.15"} <= set(compat.targets)
     r = compat.routes("tf1.4")[0]
     assert r.convert.env == "tf14" and r.opset <= compat.stacks["tf14"]["max_opset"]
@@ -119,25 +118,25 @@ def test_compat_refuses_opset_the_converter_cannot_read(tmp_path):
     text = (ROOT / "configs" / "compat.yaml").read_text().replace("export: {env: torch17, opset: 7}",
                                                                   "export: {env: torch17, opset: 11}")
     with pytest.raises(ConfigError, match="reads at most 7"):
-        load_compat(write(tmp_path / "compat.yaml", text))
+        load_compat(write(tmp_path / "compat.yaml", text), ROOT / "envs")
 
 
 def test_compat_tflite_target(tmp_path):
-    compat = load_compat(ROOT / "configs" / "compat.yaml")
+    compat = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
     assert {r.artifact for r in compat.routes("tflite")} == {"tflite"}
     assert {r.artifact for r in compat.routes("tf1.13")} == {"frozen_pb"}
     base = (ROOT / "configs" / "compat.yaml").read_text()
     text = base.replace("convert: {env: onnx2tf, tool: onnx2tf}\n", "convert: {env: onnx2tf, tool: onnx2tf}\n"
                         "        downgrade: true\n")
     with pytest.raises(ConfigError, match="downgrades a graph for a tflite target"):
-        load_compat(write(tmp_path / "a.yaml", text))
+        load_compat(write(tmp_path / "a.yaml", text), ROOT / "envs")
     with pytest.raises(ConfigError, match="unknown artifact 'tfjs'"):
-        load_compat(write(tmp_path / "b.yaml", base.replace("artifact: tflite", "artifact: tfjs")))
+        load_compat(write(tmp_path / "b.yaml", base.replace("artifact: tflite", "artifact: tfjs")), ROOT / "envs")
 
 
 def test_shipped_locks_are_current_and_pip_readable():
     """--only-binary :all: must precede the --no-binary exceptions, or pip drops the exceptions."""
-    from torch2tf.locks import read_lock
+    from torch2tf.envs.locks import read_lock
     from torch2tf.settings import Settings
     settings = Settings()
     for spec in load_specs(ROOT / "envs").values():

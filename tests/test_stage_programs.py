@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from torch2tf.envs.interpreters import find_interpreter
 from torch2tf.errors import EnvError
-from torch2tf.interpreters import find_interpreter
 from torch2tf.proc import run
 from torch2tf.settings import Settings
 

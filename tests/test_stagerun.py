@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from torch2tf import stagerun
-from torch2tf.envs import Env
+from torch2tf.envs.store import Env
 from torch2tf.errors import StageError
+from torch2tf.run import stagerun
+from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
-from torch2tf.stagerun import StageRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,9 @@ def run(request):
     return {"outputs": {"out": "out.txt"}, "metrics": {"pid": os.getpid()}, "warnings": p.get("warn", [])}
 
 if __name__ == "__main__":
-    _protocol.main(run)
+    _protocol.main(run, {"inputs": {"src": False}, "params": {"fail": False, "crash": False, "abort": False,
+                                                              "text": False, "warn": False},
+                         "outputs": ["out"]})
 '''
 
 

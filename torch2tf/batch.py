@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from torch2tf import atomic, parallel
-from torch2tf.compat import load_compat
-from torch2tf.config import load_config
+from torch2tf.configs.compat import load_compat
+from torch2tf.configs.config import load_config
 from torch2tf.errors import ConfigError, Torch2TFError
-from torch2tf.pipeline import Options, run_pipeline
+from torch2tf.run.pipeline import Options, run_pipeline
 from torch2tf.settings import Settings
 
 
@@ -37,7 +37,7 @@ def expand(patterns: list[str]) -> list[Path]:
 
 def check(paths: list[Path], settings: Settings, target: str | None) -> None:
     """Every config valid, its target known, and no two writing the same artifacts/<name>/."""
-    compat = load_compat(settings.configs_dir / "compat.yaml")
+    compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
     owners: dict[str, Path] = {}
     for path in paths:
         cfg = load_config(path)
@@ -55,9 +55,9 @@ def run_one(path: Path, settings: Settings, target: str | None, fresh: bool) -> 
     row = {"config": str(path)}
     try:
         rep = run_pipeline(path, settings, Options(target=target, fresh=fresh, echo=lambda _: None))
-        row.update(name=rep["name"], status="passed", target=rep["target"], route=rep["route"],
-                   route_reason=rep["route_reason"], report=str(settings.artifacts_dir / rep["name"] / "report.json"),
-                   max_abs_diff=max(o["max_abs_diff"] for o in rep["verify"]["outputs"]))
+        row.update(name=rep.name, status=rep.status.value, target=rep.target, route=rep.route,
+                   route_reason=rep.route_reason, report=str(settings.artifacts_dir / rep.name / "report.json"),
+                   max_abs_diff=rep.verify.max_abs_diff)
     except Torch2TFError as exc:
         row.update(name=load_config(path).name, status="failed", error=exc.as_dict())
     row["seconds"] = round(time.time() - started, 2)

@@ -29,7 +29,9 @@ def host_tool(name: str) -> str:
 
 def uv_bin() -> str:
     try:
-        from uv import find_uv_bin   # the `uv` PyPI package ships the binary inside the package
+        from uv import (
+            find_uv_bin,  # the `uv` PyPI package ships the binary inside the package
+        )
         return find_uv_bin()
     except (ImportError, FileNotFoundError):
         return host_tool("uv")

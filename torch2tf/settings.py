@@ -33,6 +33,11 @@ class Settings:
         return self.artifacts or self.root / "artifacts"
 
     @property
+    def matrix_dir(self) -> Path:
+        """`invoke matrix`'s results, cells and reports."""
+        return self.artifacts_dir / "matrix"
+
+    @property
     def envs_dir(self) -> Path:
         return self.root / "envs"
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
-from torch2tf.config import PipelineConfig
-from torch2tf.stagerun import file_digest
+from torch2tf.configs.config import PipelineConfig
+from torch2tf.digests import file_digest, json_digest
 
 
 def model_digest(cfg: PipelineConfig) -> str:
@@ -18,4 +15,4 @@ def model_digest(cfg: PipelineConfig) -> str:
         "inputs": [[i.name, list(i.shape), i.dtype, sorted(i.dynamic.items())] for i in cfg.inputs],
         "outputs": list(cfg.outputs),
     }
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest(ident, 16)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch2tf.envs.specs import load_spec
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
 
 TOOLS = {"onnx-tf", "onnx2tf"}
+READABLE = {"onnx", "frozen_pb", "saved_model", "tflite"}        # kinds of artifact `readers:` covers
+# the packages whose pinned versions describe a stack (read from its env spec)
+STACK_PACKAGES = {"torch": ("torch",), "tensorflow": ("tensorflow", "tensorflow-cpu"), "onnx": ("onnx",),
+                  "onnx_tf": ("onnx-tf",), "onnx2tf": ("onnx2tf",)}
 LAYOUTS = {"nchw", "nhwc"}
 ARTIFACTS = {"frozen_pb", "tflite"}     # what a target runtime loads
 
@@ -42,8 +47,9 @@ class Route:
 @dataclass(frozen=True)
 class Compat:
     path: Path
-    stacks: dict
+    stacks: dict          # env name -> {python, max_ir, max_opset, and the versions its spec pins}
     targets: dict[str, tuple[Route, ...]]
+    readers: dict         # artifact kind -> the env that reads it
 
     def routes(self, target: str) -> tuple[Route, ...]:
         if target not in self.targets:
@@ -67,14 +73,37 @@ def _step(raw, where: str, stacks: dict, allowed: set[str]) -> Step:
     return Step(env=raw["env"], params={k: v for k, v in raw.items() if k != "env"})
 
 
-def load_compat(path: Path) -> Compat:
+def _stacks(raw, where: str, envs_dir: Path) -> dict:
+    """compat.yaml's reading limits joined with the versions the env spec pins (the one source)."""
+    stacks = {}
+    for name, stack in typed(raw, dict, f"{where}: stacks", "stacks").items():
+        check_keys(stack, {"max_ir", "max_opset"}, f"{where}: stacks.{name}", required={"max_ir", "max_opset"})
+        spec_path = envs_dir / f"{name}.yml"
+        if not spec_path.is_file():
+            raise ConfigError(f"stack {name!r} has no env spec", where=f"{where}: stacks.{name}",
+                              hint=f"add {spec_path} or remove the stack")
+        spec = load_spec(spec_path)
+        versions = {key: next((v for v in map(spec.pinned, pkgs) if v), None) for key, pkgs in STACK_PACKAGES.items()}
+        stacks[name] = {"python": spec.python, **{k: v for k, v in versions.items() if v}, **stack}
+    return stacks
+
+
+def _readers(raw, where: str, stacks: dict) -> dict:
+    check_keys(raw, READABLE, f"{where}: readers", required=READABLE)
+    for kind, env in raw.items():
+        if env not in stacks:
+            raise ConfigError(f"reader {env!r} is not a stack", where=f"{where}: readers.{kind}",
+                              hint=f"stacks: {', '.join(stacks)}")
+    return dict(raw)
+
+
+def load_compat(path: Path, envs_dir: Path) -> Compat:
+    """compat.yaml, with each stack's python and versions from <envs_dir>/<name>.yml."""
     raw = load_yaml(path)
     where = str(path)
-    check_keys(raw, {"stacks", "targets"}, where, required={"stacks", "targets"})
-    stacks = typed(raw["stacks"], dict, f"{where}: stacks", "stacks")
-    for name, stack in stacks.items():
-        check_keys(stack, {"python", "torch", "tensorflow", "onnx", "onnx_tf", "onnx2tf", "max_ir", "max_opset"},
-                   f"{where}: stacks.{name}", required={"python", "onnx", "max_ir", "max_opset"})
+    check_keys(raw, {"stacks", "targets", "readers"}, where, required={"stacks", "targets", "readers"})
+    stacks = _stacks(raw["stacks"], where, envs_dir)
+    readers = _readers(raw["readers"], where, stacks)
     targets = {}
     for target, body in typed(raw["targets"], dict, f"{where}: targets", "targets").items():
         w = f"{where}: targets.{target}"
@@ -118,4 +147,4 @@ def load_compat(path: Path) -> Compat:
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate route names in {target}: {names}", where=w)
         targets[target] = tuple(routes)
-    return Compat(path=path, stacks=stacks, targets=targets)
+    return Compat(path=path, stacks=stacks, targets=targets, readers=readers)

@@ -7,9 +7,7 @@ renamed into the cache only when result.json says ok and every output's digest c
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import signal
 import tempfile
@@ -18,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from torch2tf import atomic, catalogue, envs, proc
+from torch2tf import atomic, catalogue, proc
+from torch2tf.digests import file_digest, json_digest
+from torch2tf.envs import store as envs
+from torch2tf.envs.specs import load_spec
 from torch2tf.errors import StageError
 from torch2tf.settings import Settings
-from torch2tf.specs import load_spec
 
 
 @dataclass(frozen=True)
@@ -46,40 +46,17 @@ class StageRun:
     label: str = ""             # the pipeline step's name ("onnx-check" runs the verify stage)
 
 
-def file_digest(path: Path, _memo: dict = {}) -> str:  # noqa: B006 - per-process memo by (path, mtime, size)
-    """sha256 of a file, or of a directory as stages/_protocol.py's sha256_path computes it."""
-    if path.is_dir():
-        h = hashlib.sha256()
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = Path(root) / name
-                h.update(str(full.relative_to(path)).encode() + b"\0" + file_digest(full).encode())
-        return h.hexdigest()
-    st = path.stat()
-    memo_key = (str(path), st.st_mtime_ns, st.st_size)
-    if memo_key not in _memo:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _memo[memo_key] = h.hexdigest()
-    return _memo[memo_key]
-
-
 @dataclass
 class StageRunner:
     settings: Settings
     fresh: bool = False
     _envs: dict = field(default_factory=dict)     # name -> (spec, env), resolved once per runner
+    repaired: list = field(default_factory=list)  # damaged cache entries found and removed
 
     def _program_digest(self, stage: str) -> str:
         """The stage program and the shared helpers (file_digest memoizes unchanged files)."""
-        h = hashlib.sha256()
         sd = self.settings.stages_dir
-        for p in [sd / f"{stage}.py"] + sorted(sd.glob("_*.py")):
-            h.update(p.name.encode() + b"\0" + file_digest(p).encode())
-        return h.hexdigest()
+        return json_digest({p.name: file_digest(p) for p in [sd / f"{stage}.py"] + sorted(sd.glob("_*.py"))})
 
     def _env(self, name: str):
         if name not in self._envs:
@@ -89,21 +66,48 @@ class StageRunner:
 
     def key(self, stage: str, env_name: str, inputs: Mapping[str, Artifact | Path], params: dict) -> str:
         digests = {k: (v.sha256 if isinstance(v, Artifact) else file_digest(Path(v))) for k, v in inputs.items()}
-        blob = json.dumps({"stage": stage, "program": self._program_digest(stage), "params": params,
-                           "inputs": digests, "env": self._env(env_name)[1].digest}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return json_digest({"stage": stage, "program": self._program_digest(stage), "params": params,
+                            "inputs": digests, "env": self._env(env_name)[1].digest})
 
-    def run(self, stage: str, env_name: str, inputs: Mapping[str, Artifact | Path], params: dict) -> StageRun:
+    def _entry(self, stage: str, key: str) -> Path:
+        return self.settings.store / "cache" / stage / key[:2] / key
+
+    def cached(self, stage: str, env_name: str, inputs: Mapping[str, Artifact | Path], params: dict) -> StageRun | None:
+        """The cache entry a run would reuse, without running or building anything (for --plan)."""
+        key = self.key(stage, env_name, inputs, params)
+        entry = self._entry(stage, key)
+        return self._load(stage, env_name, key, entry, 0.0, cached=True) if self._intact(entry) else None
+
+    def run(self, stage: str, env_name: str, inputs: Mapping[str, Artifact | Path], params: dict,
+            label: str = "") -> StageRun:
         t0 = time.perf_counter()
         key = self.key(stage, env_name, inputs, params)
-        entry = self.settings.store / "cache" / stage / key[:2] / key
-        if not self.fresh and (entry / "result.json").is_file():
-            return self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=True)
+        entry = self._entry(stage, key)
         # one runner per key at a time: parallel matrix cells share one export per model and opset
         with atomic.file_lock(self.settings.store / "cache" / "locks" / f"{key}.lock"):
-            if not self.fresh and (entry / "result.json").is_file():
-                return self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=True)
-            return self._run_missing(stage, env_name, inputs, params, key, entry, t0)
+            if not self.fresh and self._intact(entry):
+                run = self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=True)
+            else:
+                run = self._run_missing(stage, env_name, inputs, params, key, entry, t0)
+        run.label = label or stage
+        return run
+
+    def _intact(self, entry: Path) -> bool:
+        """A cache entry is reused only while every output still has the digest it was stored with
+        (re-read, not memoized: a truncated or edited file must not be republished). A damaged
+        entry is removed, and the stage runs again."""
+        if not (entry / "result.json").is_file():
+            return False
+        try:
+            result = json.loads((entry / "result.json").read_text())
+            intact = all(file_digest(entry / out["path"], {}) == out["sha256"]
+                         for out in result.get("outputs", {}).values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            intact = False
+        if not intact:
+            self.repaired.append(str(entry))
+            shutil.rmtree(entry, ignore_errors=True)
+        return intact
 
     def _run_missing(self, stage, env_name, inputs, params, key, entry, t0) -> StageRun:
         spec, env = self._env(env_name)

@@ -9,7 +9,6 @@ Layout of the store:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -18,12 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch2tf import atomic, installers, proc
+from torch2tf import atomic, proc
+from torch2tf.digests import json_digest
+from torch2tf.envs import installers
+from torch2tf.envs.interpreters import Interpreter, find_interpreter
+from torch2tf.envs.locks import Lock, is_current, require_current
+from torch2tf.envs.specs import EnvSpec, load_spec, load_specs
 from torch2tf.errors import EnvError
-from torch2tf.interpreters import Interpreter, find_interpreter
-from torch2tf.locks import Lock, is_current, require_current
 from torch2tf.settings import Settings
-from torch2tf.specs import EnvSpec, load_spec, load_specs
 
 SCHEMA = "1"              # bump when the layout of a built env changes
 MARKER = ".torch2tf-env.json"
@@ -49,8 +50,7 @@ class Env:
 
 def env_digest(lock: Lock, interp: Interpreter) -> str:
     """Identity of a built env: the pins, the exact interpreter version, the layout schema."""
-    key = json.dumps({"lock": lock.digest, "python": interp.version, "schema": SCHEMA}, sort_keys=True)
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
+    return json_digest({"lock": lock.digest, "python": interp.version, "schema": SCHEMA}, 12)
 
 
 def _paths(settings: Settings, name: str, digest: str) -> tuple[Path, Path, Path]:

@@ -71,7 +71,7 @@ def _uv_candidates(minor: str) -> list[Path]:
 
 def find_interpreter(minor: str, settings: Settings) -> Interpreter:
     """First interpreter of version `minor` ("3.6") from: invoke.yaml, conda, pyenv, uv, PATH."""
-    lookups = [("invoke.yaml torch2tf.interpreters", lambda: [Path(settings.interpreters[minor])]
+    lookups = [("invoke.yaml torch2tf.envs.interpreters", lambda: [Path(settings.interpreters[minor])]
                 if minor in settings.interpreters else [])]
     if settings.conda:
         lookups.append((f"conda env torch2tf-python{minor} ({settings.conda})",
@@ -96,4 +96,4 @@ def find_interpreter(minor: str, settings: Settings) -> Interpreter:
         where="interpreter lookup: " + "; ".join(tried),
         hint=(f"install one (`pyenv install {minor}`, `uv python install {minor}`, or "
               f"`conda create -n torch2tf-python{minor} python={minor}` with torch2tf.conda set), "
-              f"or set torch2tf.interpreters.\"{minor}\" in invoke.yaml to its path"))
+              f"or set torch2tf.envs.interpreters.\"{minor}\" in invoke.yaml to its path"))

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torch2tf import atomic, proc
+from torch2tf.envs.interpreters import find_interpreter
+from torch2tf.envs.specs import EnvSpec
 from torch2tf.errors import EnvError
-from torch2tf.interpreters import find_interpreter
-from torch2tf.settings import Settings
-from torch2tf.specs import EnvSpec
 from torch2tf.hosttools import host_tool, uv_bin
+from torch2tf.settings import Settings
 
 _HEADER = re.compile(r"^# torch2tf-lock spec=([0-9a-f]{64}) python=(\S+) platform=(\S+)$")
 

@@ -7,12 +7,11 @@ Conda/pip read the same file; torch2tf locks and installs it with uv.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch2tf.digests import json_digest
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml
 
@@ -33,9 +32,8 @@ class EnvSpec:
     @property
     def digest(self) -> str:
         """Digest of what the spec asks for (not its YAML bytes): drives `env.lock --check`."""
-        canon = json.dumps({"python": self.python, "requirements": sorted(self.requirements),
-                            "options": list(self.build_options)}, sort_keys=True)
-        return hashlib.sha256(canon.encode()).hexdigest()
+        return json_digest({"python": self.python, "requirements": sorted(self.requirements),
+                            "options": list(self.build_options)})
 
     def requirements_in(self) -> str:
         """The pip list as a requirements file, the input of `uv pip compile`."""

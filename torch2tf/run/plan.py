@@ -1,0 +1,226 @@
+"""A pipeline run as an explicit plan: the list of steps for one config and one route.
+
+Everything else derives from the list: the step count and progress lines, which step's log explains
+a failure, what the report records, and what is published under artifacts/<name>/. A new kind of
+step (an optimize or lower pass) is one more builder below, appended where it belongs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch2tf.configs.compat import Compat, Route
+from torch2tf.configs.config import PipelineConfig
+from torch2tf.errors import ConfigError, StageError
+from torch2tf.run import contracts
+
+
+@dataclass(frozen=True)
+class From:
+    """An input taken from an earlier step's output."""
+    step: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a verify step's pass means and what to say when it fails."""
+    artifact: str                 # the published name of what it verifies (model.pb, model.onnx, ...)
+    hop: str                      # for the message: "TensorFlow (tf113)"
+    hint: str
+    explain_with: str | None = None   # a step whose log's known warnings say why it failed
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str                    # unique in the plan; names the log (logs/<label>.log)
+    stage: str                    # stages/<stage>.py
+    env: str
+    inputs: dict                  # key -> Path (a user file) | From
+    params: dict
+    publishes: dict = field(default_factory=dict)   # output key -> file name under artifacts/<name>/
+    check: Check | None = None
+    records: str | None = None    # the report block it fills: export | graph | downgrade
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: PipelineConfig
+    target: str
+    route: Route
+    opset: int
+    primary: str                  # the file the target runtime loads
+    steps: tuple[Step, ...]
+
+    def step(self, label: str) -> Step:
+        return next(s for s in self.steps if s.label == label)
+
+    def published(self) -> dict[str, From]:
+        """File name under artifacts/<name>/ -> the step output it is."""
+        return {name: From(s.label, key) for s in self.steps for key, name in s.publishes.items()}
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    opset: int | None = None
+    latency_runs: int = 10
+    export_only: bool = False
+
+
+# ---------------------------------------------------------------- step builders
+
+def _export(cfg: PipelineConfig, env: str, opset: int, runs: int) -> Step:
+    inputs: dict = {}
+    if cfg.model.model_file:
+        inputs["model_file"] = cfg.model.model_file
+    if cfg.model.weights:
+        inputs["weights"] = cfg.model.weights
+    inputs.update({f"sample.{i.name}": i.sample for i in cfg.inputs if i.sample})
+    factory = cfg.model.factory
+    if cfg.model.model_file:
+        factory = "user_model:" + factory.rpartition(":")[2]
+    params = {"factory": factory, "kwargs": cfg.model.kwargs, "seed": cfg.seed, "opset": opset,
+              "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "dynamic": i.dynamic,
+                          "preprocess": i.preprocess} for i in cfg.inputs],
+              "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True, "runs": runs}
+    publishes = {"model": "model.onnx", **{k: f"{k}.npy" for k in _reference_keys(cfg)}}
+    return Step("export", "export", env, inputs, params, publishes, records="export")
+
+
+def _reference_keys(cfg: PipelineConfig) -> list[str]:
+    return [f"input.{i.name}" for i in cfg.inputs] + [f"ref.{o}" for o in cfg.outputs]
+
+
+def _verify(cfg: PipelineConfig, label: str, env: str, artifact: From, runtime: str, layout: str,
+            check: Check, runs: int) -> Step:
+    refs = {k: From("export", k) for k in _reference_keys(cfg)}
+    params = {"runtime": runtime, "inputs": [i.name for i in cfg.inputs], "outputs": list(cfg.outputs),
+              "atol": cfg.atol, "rtol": cfg.rtol, "runs": runs, "layout": layout}
+    return Step(label, "verify", env, {"artifact": artifact, **refs}, params, check=check)
+
+
+def _io(cfg: PipelineConfig) -> dict:
+    return {"inputs": [i.name for i in cfg.inputs], "outputs": list(cfg.outputs)}
+
+
+def _adapt(cfg: PipelineConfig, route: Route) -> Step:
+    params = dict(route.adapt.params)
+    if params.pop("static_shapes", False):
+        params["static_shapes"] = {i.name: list(i.shape) for i in cfg.inputs}
+    return Step("adapt", "adapt", route.adapt.env, {"model": From("export", "model")}, params,
+                {"model": "model.adapted.onnx"})
+
+
+def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int) -> list[Step]:
+    """A TF target: convert, downgrade to the runtime's op set if the route says so, verify, inspect."""
+    converted_name = "model.converted.pb" if route.downgrade else "model.pb"
+    steps = [Step("convert", "convert", route.convert.env, {"model": model},
+                  {"tool": route.convert.params["tool"], "layout": route.layout, **_io(cfg)},
+                  {"graph": converted_name})]
+    graph = From("convert", "graph")
+    if route.downgrade:
+        steps += [Step("registry-source", "opregistry", route.convert.env, {}, {}),
+                  Step("registry-target", "opregistry", route.verify_env, {}, {}),
+                  Step("downgrade", "downgrade", route.verify_env,
+                       {"graph": graph, "source_registry": From("registry-source", "registry"),
+                        "target_registry": From("registry-target", "registry")}, {},
+                       {"graph": "model.pb"}, records="downgrade")]
+        graph = From("downgrade", "graph")
+    steps.append(_verify(cfg, "verify", route.verify_env, graph, "tf_graph", route.layout,
+                         Check("model.pb", f"TensorFlow ({route.verify_env})",
+                               "the conversion changed the numbers: try another route (`--route`), or a "
+                               "looser tolerance if the model is numerically sensitive"), runs))
+    steps.append(Step("inspect", "inspect_graph", route.verify_env, {"artifact": graph}, {}, records="graph"))
+    return steps
+
+
+def _package_steps(cfg: PipelineConfig, route: Route, compat: Compat, runs: int) -> list[Step]:
+    """formats beyond the frozen graph: a SavedModel built by the target's own TF from the verified
+    graph; a .tflite by onnx2tf from the ONNX file (builtin ops only), each verified in its runtime."""
+    steps = []
+    for fmt in (f for f in cfg.formats if f != "frozen_pb"):
+        env = route.verify_env if fmt == "saved_model" else compat.readers["tflite"]
+        source = {"graph": From("downgrade" if route.downgrade else "convert", "graph")} \
+            if fmt == "saved_model" else {"model": From("export", "model")}
+        name = "saved_model" if fmt == "saved_model" else "model.tflite"
+        steps.append(Step(fmt, "package", env, source, {"format": fmt, **_io(cfg)}, {fmt: name}))
+        steps.append(_verify(cfg, f"verify-{fmt}", env, From(fmt, fmt), fmt,
+                             route.layout if fmt == "saved_model" else "nchw",
+                             Check(name, f"{fmt} ({env})", "the package changed the numbers; see the log"), runs))
+    return steps
+
+
+def _tflite_steps(cfg: PipelineConfig, route: Route, model: From, runs: int) -> list[Step]:
+    """A tflite target: onnx2tf writes the .tflite from the ONNX file, or onnx-tf's frozen graph goes
+    through TFLiteConverter; then it runs in the target's TFLite interpreter."""
+    if route.convert.params["tool"] == "onnx2tf":
+        steps = [Step("convert", "package", route.convert.env, {"model": model},
+                      {"format": "tflite", **_io(cfg)}, {"tflite": "model.tflite"})]
+        tflite = From("convert", "tflite")
+    else:
+        steps = [Step("convert", "convert", route.convert.env, {"model": model},
+                      {"tool": route.convert.params["tool"], "layout": route.layout, **_io(cfg)},
+                      {"graph": "model.converted.pb"}),
+                 Step("tflite", "package", route.convert.env, {"graph": From("convert", "graph")},
+                      {"format": "tflite", **_io(cfg)}, {"tflite": "model.tflite"})]
+        tflite = From("tflite", "tflite")
+    steps.append(_verify(cfg, "verify", route.verify_env, tflite, "tflite", "nchw",
+                         Check("model.tflite", f"TFLite ({route.verify_env})",
+                               "the conversion changed the numbers: try the other tflite route (`--route`)"), runs))
+    steps.append(Step("inspect", "inspect_graph", route.verify_env, {"artifact": tflite}, {}, records="graph"))
+    return steps
+
+
+# ---------------------------------------------------------------- the plan
+
+def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
+               options: PlanOptions | None = None) -> Plan:
+    options = options or PlanOptions()
+    _check_formats(cfg, route)
+    opset = options.opset or cfg.opset or route.opset
+    runs = options.latency_runs
+    steps = [_export(cfg, route.export.env, opset, runs)]
+    primary = "model.tflite" if route.artifact == "tflite" else "model.pb"
+    if not options.export_only:
+        steps.append(_verify(cfg, "onnx-check", route.export.env, From("export", "model"), "onnxruntime", "nchw",
+                             Check("model.onnx", "onnxruntime (the ONNX export itself)",
+                                   "the export is already wrong before any TensorFlow: try another opset or "
+                                   "check the model", explain_with="export"), runs))
+        model = From("export", "model")
+        if route.adapt:
+            steps.append(_adapt(cfg, route))
+            model = From("adapt", "model")
+        if route.artifact == "tflite":
+            steps += _tflite_steps(cfg, route, model, runs)
+        else:
+            steps += _graph_steps(cfg, route, model, runs) + _package_steps(cfg, route, compat, runs)
+    return Plan(config=cfg, target=target, route=route, opset=opset, primary=primary, steps=tuple(steps))
+
+
+def _check_formats(cfg: PipelineConfig, route: Route) -> None:
+    extra = [f for f in cfg.formats if f not in ("frozen_pb", "tflite")]
+    if route.artifact == "tflite" and extra:
+        raise ConfigError(f"target {route.target!r} makes a .tflite; formats {extra} need a TensorFlow target",
+                          where=f"{cfg.path}: formats", hint="drop them, or run the config again with a TF target")
+
+
+def check_plan(plan: Plan, stages_dir: Path) -> None:
+    """Every step's request matches its stage's CONTRACT, every From names an earlier step's declared
+    output, and labels are unique: a wrong plan fails here, before any stage runs."""
+    seen: dict[str, list[str]] = {}
+    for s in plan.steps:
+        where = f"plan step {s.label} (route {plan.route.name})"
+        if s.label in seen:
+            raise StageError(f"two plan steps are labelled {s.label!r}", where=where, hint="a torch2tf bug")
+        plain = {k: "<from>" if isinstance(v, From) else str(v) for k, v in s.inputs.items()}
+        contracts.check(stages_dir, s.stage, plain, s.params, where)
+        for key, ref in s.inputs.items():
+            if isinstance(ref, From) and not _declares(seen.get(ref.step), ref.key):
+                raise StageError(f"input {key!r} of step {s.label} takes {ref.step}.{ref.key}, which no earlier "
+                                 "step gives", where=where, hint="a torch2tf bug", stage=s.label)
+        seen[s.label] = contracts.outputs(stages_dir, s.stage)
+
+
+def _declares(outputs: list[str] | None, key: str) -> bool:
+    return outputs is not None and any(o == key or (o.endswith(".*") and key.startswith(o[:-1])) for o in outputs)

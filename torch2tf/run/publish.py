@@ -1,0 +1,69 @@
+"""Publishing a run under artifacts/<name>/: the plan's files and logs, and report.json.
+
+A passed run is assembled in a temp dir beside the destination and swapped in whole. Files are
+copies, never hard links into the stage cache: editing a published model must not change the cache
+entry that every config sharing it reuses. A failed run keeps the last good artifacts and says what
+failed in report.json, with the failing log beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from torch2tf import atomic
+from torch2tf.run.execute import Execution
+from torch2tf.run.report import Published, Report
+
+
+def publish(dest: Path, execution: Execution, report: Report) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        (tmp / "logs").mkdir(parents=True)
+        for name, ref in execution.plan.published().items():
+            art = execution.artifact(ref)
+            _copy(art.path, tmp / name)
+            report.artifacts[name] = Published(path=str(dest / name), sha256=art.sha256)
+        for label, run in execution.runs.items():
+            _copy(run.log, tmp / "logs" / f"{label}.log")
+        report.write(tmp / "report.json")
+        atomic.replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def publish_failure(dest: Path, report: Report) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    previous = dest / "report.json"
+    report.last_good = _last_good(previous)
+    log = (report.error or {}).get("log")
+    if log and Path(log).is_file():
+        (dest / "logs").mkdir(exist_ok=True)
+        target = dest / "logs" / f"{report.error.get('step') or 'failed'}.log"
+        shutil.copyfile(log, target.with_suffix(".tmp"))
+        os.replace(target.with_suffix(".tmp"), target)
+        report.error["log"] = str(target)
+    report.write(previous)
+
+
+def _last_good(previous: Path) -> dict | None:
+    """The passed report this failure leaves in place (or the one the last failure kept)."""
+    try:
+        old = json.loads(previous.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict):
+        return None
+    return old if old.get("status") == "passed" else old.get("last_good")
+
+
+def _copy(src: Path, dst: Path) -> None:
+    if Path(src).is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copyfile(src, dst)

@@ -1,0 +1,69 @@
+"""The terminal summary of a pipeline report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch2tf.run.report import Report
+
+
+def _fmt(x, spec=".2e"):
+    return "-" if x is None else format(x, spec)
+
+
+def render(report: Report) -> str:
+    lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}", "steps"]
+    for s in report.steps:
+        state = "cached" if s.cached else s.status
+        secs = "-" if s.seconds is None else f"{s.seconds:.2f}s"
+        lines.append(f"  {s.label:<15} {s.env or '-':<8} {state:<7} {secs:>8}")
+    hits = sum(1 for s in report.steps if s.cached)
+    lines.append(f"  {hits}/{len(report.steps)} stages from cache, {report.seconds:.2f}s in all")
+    lines += _verifications(report)
+    if report.pytorch_latency_ms is not None and report.latency():
+        lines.append(f"latency (1 thread, median) vs PyTorch eager {_fmt(report.pytorch_latency_ms, '.1f')} ms:")
+        for row in report.latency():
+            lines.append(f"  {row['artifact']:<26} {row['latency_ms']:8.1f} ms  x{_fmt(row['vs_pytorch'], '.2f')}"
+                         + (f"  {row['transposes']} Transpose" if row.get("transposes") is not None else ""))
+    if report.graph:
+        ins = ", ".join(i["name"] for i in report.graph.get("inputs", []))
+        outs = ", ".join(o["name"] if isinstance(o, dict) else o for o in report.graph.get("outputs", []))
+        lines.append(f"graph   inputs {ins}; outputs {outs}; {report.graph.get('nodes')} nodes, "
+                     f"{report.graph.get('transposes')} Transpose")
+    for name, art in report.artifacts.items():
+        if name in ("model.pb", "model.onnx", "saved_model", "model.tflite"):
+            lines.append(f"artifact {art.path}  sha256 {art.sha256[:16]}")
+    if report.artifacts:
+        lines.append(f"report  {Path(next(iter(report.artifacts.values())).path).parent / 'report.json'}")
+    return "\n".join(lines)
+
+
+def _verifications(report: Report) -> list[str]:
+    """One block per checked artifact: runtime, verdict, latency, and each output's differences."""
+    lines = []
+    titles = {"model.onnx": "onnxruntime vs PyTorch", "model.pb": "TensorFlow vs PyTorch",
+              "model.tflite": "TFLite vs PyTorch", "saved_model": "SavedModel vs PyTorch"}
+    for v in report.verifications:
+        lines.append(f"{titles.get(v.artifact, v.artifact)} ({v.runtime}): {'PASSED' if v.passed else 'FAILED'}, "
+                     f"latency {_fmt(v.latency_ms, '.1f')} ms")
+        for o in v.outputs:
+            lines.append(f"  {o['name']:<16} max abs {_fmt(o.get('max_abs_diff'))}  max rel "
+                         f"{_fmt(o.get('max_rel_diff'))}  {'ok' if o.get('passed') else o.get('problem', 'MISMATCH')}"
+                         + ("  (channels-last in the .tflite)" if o.get("layout") == "channels_last" else ""))
+    return lines
+
+
+def render_inspect(info: dict) -> str:
+    lines = [f"format  {info['format']}" + (f" (IR {info['ir_version']}, opsets {info['opsets']})"
+                                            if info["format"] == "onnx" else "")]
+    for i in info["inputs"]:
+        lines.append(f"input   {i['name']}  shape {i['shape']}  dtype {i['dtype']}"
+                     + (f"  (tensor {i['tensor']})" if i.get("tensor") else ""))
+    for o in info["outputs"]:
+        lines.append(f"output  {o['name'] if isinstance(o, dict) else o}"
+                     + (f"  shape {o['shape']}" if isinstance(o, dict) else ""))
+    lines.append(f"nodes   {info['nodes']}  ({info['transposes']} Transpose)")
+    lines.append("ops     " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
+    if info["py_func_nodes"]:
+        lines.append(f"UNSERVABLE py_func nodes: {', '.join(info['py_func_nodes'])}")
+    return "\n".join(lines)
