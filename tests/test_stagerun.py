@@ -137,3 +137,33 @@ def test_warnings_and_result_json_shape(runner):
     assert run.warnings == ["careful"]
     result = json.loads((run.outputs["out"].path.parent / "result.json").read_text())
     assert result["status"] == "ok" and len(result["outputs"]["out"]["sha256"]) == 64
+
+
+@pytest.mark.parametrize("damage", ["truncate", "same_size_edit", "delete", "bad_result_json"])
+def test_a_damaged_cache_entry_is_never_reused(runner, damage):
+    first = runner.run("echo", "host", {}, {"text": "payload"})
+    out = first.outputs["out"].path
+    entry = out.parent
+    if damage == "truncate":
+        out.write_text("pay")
+    elif damage == "same_size_edit":          # same size and mtime: a memo by (size, mtime) would miss it
+        st = out.stat()
+        out.write_text("PAYLOAD")
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif damage == "delete":
+        out.unlink()
+    else:
+        (entry / "result.json").write_text("{not json")
+    again = runner.run("echo", "host", {}, {"text": "payload"})
+    assert not again.cached and again.outputs["out"].path.read_text() == "payload"
+    assert runner.repaired == [str(entry)]
+    assert runner.run("echo", "host", {}, {"text": "payload"}).cached      # repaired for good
+
+
+def test_a_request_outside_the_stage_contract_fails_naming_stage_and_key(runner):
+    with pytest.raises(StageError) as info:
+        runner.run("echo", "host", {}, {"text": "x", "colour": "red"})
+    assert "stage echo: the request does not match its CONTRACT: unknown param 'colour'" in info.value.message
+    assert info.value.error_class == "StageContract"
+    with pytest.raises(StageError, match="unknown input 'other'"):
+        runner.run("echo", "host", {"other": runner.settings.stages_dir / "echo.py"}, {})
