@@ -19,7 +19,8 @@ ARTIFACTS = {"frozen_pb", "tflite"}     # what a target runtime loads
 
 
 @dataclass(frozen=True)
-class Step:
+class RoutePart:
+    """One part of a route in compat.yaml (export, adapt, convert): the env it runs in and its settings."""
     env: str
     params: dict
 
@@ -28,9 +29,9 @@ class Step:
 class Route:
     name: str
     target: str
-    export: Step          # params: opset
-    adapt: Step | None    # params: ir_version, opset, initializers_as_inputs, static_shapes
-    convert: Step         # params: tool, layout
+    export: RoutePart          # params: opset
+    adapt: RoutePart | None    # params: ir_version, opset, initializers_as_inputs, static_shapes
+    convert: RoutePart         # params: tool, layout
     verify_env: str
     downgrade: bool = False   # rewrite the converter's graph to the runtime's op set
     artifact: str = "frozen_pb"   # the target's: frozen_pb (TF graph) or tflite
@@ -65,12 +66,12 @@ class Compat:
                           hint=f"routes: {', '.join(r.name for r in self.routes(target))}")
 
 
-def _step(raw, where: str, stacks: dict, allowed: set[str]) -> Step:
+def _step(raw, where: str, stacks: dict, allowed: set[str]) -> RoutePart:
     check_keys(raw, {"env"} | allowed, where, required={"env"})
     if raw["env"] not in stacks:
         raise ConfigError(f"env {raw['env']!r} is not a stack", where=f"{where}.env",
                           hint=f"stacks: {', '.join(stacks)}")
-    return Step(env=raw["env"], params={k: v for k, v in raw.items() if k != "env"})
+    return RoutePart(env=raw["env"], params={k: v for k, v in raw.items() if k != "env"})
 
 
 def _stacks(raw, where: str, envs_dir: Path) -> dict:
