@@ -53,3 +53,7 @@ class StageError(Torch2TFError):
 
 class VerifyError(StageError):
     """A converted artifact runs but its outputs differ from the reference."""
+
+
+class RoutesExhausted(StageError):
+    """Every route tried for a run failed; the message lists each attempt with its hint."""

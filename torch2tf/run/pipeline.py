@@ -13,11 +13,11 @@ from typing import Callable
 from torch2tf import routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
-from torch2tf.errors import Torch2TFError
+from torch2tf.errors import RoutesExhausted, StageError, Torch2TFError
 from torch2tf.run.execute import Execution, execute, inputs_of, record
 from torch2tf.run.plan import Plan, PlanOptions, build_plan, check_plan
 from torch2tf.run.publish import publish, publish_failure
-from torch2tf.run.report import Report
+from torch2tf.run.report import Attempt, Report
 from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
 
@@ -34,48 +34,94 @@ class Options:
     echo: Callable[[str], None] = print
 
 
-def make_plan(config_path: Path, settings: Settings, options: Options) -> tuple[Plan, str]:
-    """The checked plan for this config and the reason its route was taken."""
+# failures that do not depend on the route: trying another one would fail the same way
+ROUTE_INDEPENDENT = {"ModelImportError", "WeightsError", "ConfigMismatch", "InputError"}
+
+
+def make_plans(config_path: Path, settings: Settings, options: Options) -> list[tuple[Plan, str]]:
+    """The checked plan of every route this run may try, in order, each with why it stands there."""
     cfg = load_config(config_path)
     target = options.target or cfg.target
     compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
-    route, reason = routing.pick_route(compat, cfg, target, options.route or cfg.route, settings)
-    plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
-                                                              export_only=options.export_only))
-    check_plan(plan, settings.stages_dir)
-    return plan, reason
+    plans = []
+    for route, reason in routing.candidates(compat, cfg, target, options.route or cfg.route, settings):
+        plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
+                                                                  export_only=options.export_only))
+        check_plan(plan, settings.stages_dir)
+        plans.append((plan, reason))
+    return plans
 
 
 def run_pipeline(config_path: Path, settings: Settings, options: Options | None = None) -> Report:
-    """Run the config end to end; returns the report. Raises Torch2TFError on failure (after
-    recording it in artifacts/<name>/report.json, the last good artifacts kept)."""
+    """Run the config end to end, trying its routes in ranked order until one verifies (only the
+    forced one with --route); returns the report. Raises Torch2TFError when none verified, after
+    recording every attempt in artifacts/<name>/report.json (the last good artifacts kept)."""
     options = options or Options()
-    plan, reason = make_plan(config_path, settings, options)
-    dest = (options.artifacts_dir or settings.artifacts_dir) / plan.config.name
-    options.echo(f"torch2tf: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason})")
-    execution = Execution(plan=plan, reason=reason)
+    plans = make_plans(config_path, settings, options)
+    dest = (options.artifacts_dir or settings.artifacts_dir) / plans[0][0].config.name
     runner = StageRunner(settings, fresh=options.fresh)
-    started = time.perf_counter()
-    try:
-        execute(execution, runner, options.echo)
-    except Torch2TFError as exc:
-        report = record(execution, time.perf_counter() - started, error=exc)
+    attempts: list[Attempt] = []
+    for n, (plan, reason) in enumerate(plans):
+        options.echo(f"torch2tf: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason})")
+        execution = Execution(plan=plan, reason=reason)
+        started = time.perf_counter()
+        try:
+            execute(execution, runner, options.echo)
+        except Torch2TFError as exc:
+            report = record(execution, time.perf_counter() - started, error=exc)
+            attempts.append(_attempt(report))
+            if n + 1 < len(plans) and isinstance(exc, StageError) and exc.error_class not in ROUTE_INDEPENDENT:
+                options.echo(f"route {plan.route.name} failed at {report.error['step']}: "
+                             f"{report.error['class']}; trying {plans[n + 1][0].route.name}")
+                continue
+            return _fail(report, attempts, exc, dest, options)
+        finally:
+            _warn_repaired(runner, options)
+        report = record(execution, time.perf_counter() - started)
+        report.attempts = attempts + [_attempt(report)]
         if not options.export_only:
-            publish_failure(dest, report)
-        raise
-    finally:
-        for entry in runner.repaired:
-            options.echo(f"      warning: a damaged stage-cache entry was removed and its stage re-run: {entry}")
-    report = record(execution, time.perf_counter() - started)
+            publish(dest, execution, report)
+        return report
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _attempt(report: Report) -> Attempt:
+    error = report.error or {}
+    return Attempt(route=report.route, status=report.status, seconds=report.seconds, failed_step=error.get("step"),
+                   error_class=error.get("class"), hint=error.get("hint"))
+
+
+def _fail(report: Report, attempts: list[Attempt], exc: Torch2TFError, dest: Path, options: Options):
+    """Record the failure (every attempt; with more than one, the error that lists them) and raise it."""
+    report.attempts = attempts
+    error = exc
+    if len(attempts) > 1:
+        lines = [f"  {i}. route {a.route} failed at {a.failed_step}: {a.error_class}; {a.hint}"
+                 for i, a in enumerate(attempts, 1)]
+        error = RoutesExhausted(f"no route of {report.target} verified {report.name}; {len(attempts)} tried:\n"
+                                + "\n".join(lines), where=f"artifacts/{report.name}/report.json: attempts",
+                                hint="read each attempt's hint above; `--route R` runs one route alone with its "
+                                     "full error", log=exc.log, error_class="AllRoutesFailed", stage=exc.stage,
+                                env=exc.env)
+        report.error = {**error.as_dict(), "step": report.error.get("step")}
     if not options.export_only:
-        publish(dest, execution, report)
-    return report
+        publish_failure(dest, report)
+    if error is exc:
+        raise exc
+    raise error from exc
+
+
+def _warn_repaired(runner: StageRunner, options: Options) -> None:
+    while runner.repaired:
+        options.echo(f"      warning: a damaged stage-cache entry was removed and its stage re-run: "
+                     f"{runner.repaired.pop(0)}")
 
 
 def describe_plan(config_path: Path, settings: Settings, options: Options) -> str:
     """`invoke pipeline --plan`: the steps, their envs and inputs, the cache hits expected, and what
     will be published, without running or building anything."""
-    plan, reason = make_plan(config_path, settings, options)
+    plans = make_plans(config_path, settings, options)
+    plan, reason = plans[0]
     runner = StageRunner(settings, fresh=options.fresh)
     known: dict = {}              # label -> the cached run, while every step so far is a hit
     lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}"]
@@ -96,4 +142,7 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
             lines.append(f"      publishes: {', '.join(step.publishes.values())}")
     dest = (options.artifacts_dir or settings.artifacts_dir) / plan.config.name
     lines.append(f"artifacts/{plan.config.name}: {', '.join(plan.published())}, report.json, logs/ -> {dest}")
+    if len(plans) > 1:
+        lines.append("if it fails, then (each until one verifies):")
+        lines += [f"  {p.route.name}: {why}" for p, why in plans[1:]]
     return "\n".join(lines)

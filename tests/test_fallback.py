@@ -1,0 +1,51 @@
+"""Route fallback for real: a plain config (no route:) whose first route fails moves on to the next
+until one verifies, and says so; when every route fails, the error lists each attempt.
+
+Run in a scratch copy of the project with no docs/measurements.json, so the declared order applies
+and the first route really is one that fails (the shipped measurements would rank it last)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_invoke
+from torch2tf.run.report import Report, Status
+
+pytestmark = pytest.mark.stack
+
+
+def run(project: Path, tmp_path: Path, *args: str):
+    env = {"INVOKE_TORCH2TF_ROOT": str(project), "INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "artifacts")}
+    out = run_invoke("pipeline", *args, env_overrides=env, cwd=project)
+    print(out.stdout[-4000:], out.stderr[-3000:])
+    return out
+
+
+def test_focus_block_to_tf14_falls_back_from_the_legacy_route(project, tmp_path):
+    assert not (project / "docs").exists()
+    out = run(project, tmp_path, "--config", "configs/matrix/focus.yaml", "--target", "tf1.4")
+    assert out.returncode == 0, out.stderr
+    assert "route onnx-tf-1.1.2-opset7 failed at export: StridedSlice; trying onnx2tf-downgrade" in out.stdout
+    rep = Report.load(tmp_path / "artifacts" / "m-focus" / "report.json")
+    assert rep.status is Status.PASSED and rep.route == "onnx2tf-downgrade" and rep.verify.passed
+    first, second = rep.attempts
+    assert (first.route, first.status, first.failed_step, first.error_class) == \
+        ("onnx-tf-1.1.2-opset7", Status.FAILED, "export", "StridedSlice")
+    assert "opset" in first.hint and second.status is Status.PASSED and second.route == "onnx2tf-downgrade"
+
+
+def test_when_every_route_fails_the_error_lists_each_attempt(project, tmp_path):
+    cfg = project / "configs" / "strict.yaml"
+    cfg.write_text((project / "configs" / "tinynet.yaml").read_text().replace("name: tinynet", "name: strict")
+                   + "tolerance: {atol: 0.0, rtol: 0.0}\n")
+    out = run(project, tmp_path, "--config", str(cfg), "--target", "tf1.4")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "no route of tf1.4 verified strict; 3 tried" in out.stderr
+    for n, route in enumerate(["onnx-tf-1.1.2-opset7", "onnx2tf-downgrade", "onnx-tf-1.10-downgrade"], 1):
+        assert f"{n}. route {route} failed at " in out.stderr
+    rep = Report.load(tmp_path / "artifacts" / "strict" / "report.json")
+    assert rep.status is Status.FAILED and rep.error["class"] == "AllRoutesFailed"
+    assert [a.route for a in rep.attempts] == ["onnx-tf-1.1.2-opset7", "onnx2tf-downgrade", "onnx-tf-1.10-downgrade"]
+    assert all(a.status is Status.FAILED and a.error_class for a in rep.attempts)
