@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import run_invoke
+
 from torch2tf.run.report import Report, Status
 
 pytestmark = pytest.mark.stack

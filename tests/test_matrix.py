@@ -9,7 +9,6 @@ import pytest
 from conftest import run_invoke
 
 from torch2tf.matrix.render import render_html, render_markdown
-from torch2tf.settings import Settings
 
 CELLS = [
     {"model": "a", "model_digest": "A", "target": "tf1.13", "route": "r1", "status": "failed",

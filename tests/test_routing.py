@@ -82,3 +82,20 @@ def test_damaged_results_are_a_warning_never_a_traceback(settings, content):
 def test_a_forced_route_is_the_only_candidate(settings):
     [(route, why)] = routing.candidates(COMPAT, CFG, "tf1.13", ONNX2TF, settings)
     assert route.name == ONNX2TF and "forced" in why
+
+
+def test_matrix_results_merge_into_the_shipped_measurements(settings):
+    from torch2tf.matrix.results import ship_measurements
+    write(settings.root / routing.SHIPPED, [{**cell(R9, "other", "passed", 90), "model": "o"},
+                                            {**cell(R9, ME, "failed"), "model": "r"}])
+    path = ship_measurements(settings, {"cells": [{**cell(R9, ME, "passed", 80), "model": "r", "message": "x" * 500}]})
+    shipped = {(c["model_digest"], c["route"]): c for c in routing.cells_in(path)}
+    assert shipped[(ME, R9)]["status"] == "passed" and "message" not in shipped[(ME, R9)]
+    assert shipped[("other", R9)]["latency_ms"] == 90 and len(shipped) == 2
+
+
+def test_a_measurement_of_a_changed_route_definition_is_ignored(settings):
+    route = COMPAT.route("tf1.13", ONNX2TF)
+    write(settings.root / routing.SHIPPED, [{**cell(ONNX2TF, ME, "passed", 50), "route_digest": "old"},
+                                            {**cell(R10, ME, "passed", 90), "route_digest": COMPAT.route("tf1.13", R10).digest}])
+    assert route.digest != "old" and order(settings)[0] == R10

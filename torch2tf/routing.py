@@ -23,7 +23,7 @@ CELL_KEYS = {"target", "route", "model_digest", "status"}
 SHIPPED = Path("docs") / "measurements.json"
 
 
-def _cells_in(path: Path) -> list[dict]:
+def cells_in(path: Path) -> list[dict]:
     """The cells of a results file; a missing file is none, a damaged one is a warning and none."""
     if not path.is_file():
         return []
@@ -39,7 +39,7 @@ def measured_cells(settings: Settings) -> list[dict]:
     """Shipped measurements, overridden cell by cell by this machine's matrix results."""
     merged = {}
     for path in (settings.root / SHIPPED, settings.matrix_dir / "results.json"):
-        for c in _cells_in(path):
+        for c in cells_in(path):
             merged[(c["model_digest"], c["target"], c["route"])] = c
     return list(merged.values())
 
@@ -69,7 +69,8 @@ class Standing:
 def standings(compat: Compat, target: str, digest: str, cells: list[dict]) -> list[Standing]:
     out = []
     for route in compat.routes(target):
-        mine = [c for c in cells if c["target"] == target and c["route"] == route.name]
+        mine = [c for c in cells if c["target"] == target and c["route"] == route.name
+                and c.get("route_digest", route.digest) == route.digest]
         own = [c["status"] for c in mine if c["model_digest"] == digest]
         ratios = [c["latency_ms"] / c["pytorch_latency_ms"] for c in mine
                   if c["status"] == "passed" and c.get("latency_ms") and c.get("pytorch_latency_ms")]

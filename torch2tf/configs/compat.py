@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch2tf.digests import json_digest
 from torch2tf.envs.specs import load_spec
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
@@ -43,6 +45,11 @@ class Route:
     @property
     def opset(self) -> int:
         return self.export.params["opset"]
+
+    @property
+    def digest(self) -> str:
+        """What the route does: a measurement counts only while its route's definition is unchanged."""
+        return json_digest(dataclasses.asdict(self), 16)
 
 
 @dataclass(frozen=True)

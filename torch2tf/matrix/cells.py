@@ -3,15 +3,13 @@ already have a result on file for today's model and route definitions (resume)."
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch2tf.configs.compat import Route, load_compat
+from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.configs.identity import model_digest
-from torch2tf.digests import json_digest
 from torch2tf.errors import ConfigError
 from torch2tf.settings import Settings
 
@@ -46,15 +44,11 @@ def select(settings: Settings, models=None, targets=None, routes=None) -> list[C
             for route in compat.routes(target):
                 if not routes or route.name in routes:
                     cells.append(Cell(model=model, config=configs[model], target=target, route=route.name,
-                                      model_digest=digest, route_digest=route_digest(route)))
+                                      model_digest=digest, route_digest=route.digest))
     if not cells:
         raise ConfigError("the selection leaves no cells to run", where=str(compat.path),
                           hint="check --models / --targets / --routes")
     return cells
-
-
-def route_digest(route: Route) -> str:
-    return json_digest(dataclasses.asdict(route), 16)
 
 
 def result_on_file(cell: Cell, cell_dir: Path) -> dict | None:

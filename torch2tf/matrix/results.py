@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from torch2tf import atomic
+from torch2tf import atomic, routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.errors import ConfigError
 from torch2tf.matrix.cells import Cell, result_on_file
@@ -27,6 +27,24 @@ def write_results(out: Path, results: dict) -> None:
     atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     atomic.write_text(out / "report.md", render_markdown(results))
     atomic.write_text(out / "report.html", render_html(results))
+
+
+# what route ranking needs of a cell, and what says where it came from
+SHIPPED_KEYS = ("model", "model_digest", "target", "route", "route_digest", "status", "error_class", "stage",
+                "max_abs_diff", "latency_ms", "pytorch_latency_ms", "transposes", "versions", "started")
+
+
+def ship_measurements(settings: Settings, results: dict) -> Path:
+    """Merge this machine's cells into docs/measurements.json (committed), so that a fresh clone ranks
+    routes by measurement: a cell replaces the shipped one of the same model, target and route."""
+    path = settings.root / routing.SHIPPED
+    merged = {(c["model_digest"], c["target"], c["route"]): c for c in routing.cells_in(path)}
+    for c in results["cells"]:
+        merged[(c["model_digest"], c["target"], c["route"])] = {k: c.get(k) for k in SHIPPED_KEYS}
+    cells = sorted(merged.values(), key=lambda c: (c["target"], c.get("model") or "", c["route"]))
+    atomic.write_text(path, json.dumps({"about": "per-route matrix measurements for route ranking; "
+                                                 "rewritten by `invoke matrix`", "cells": cells}, indent=1) + "\n")
+    return path
 
 
 def write_docs(settings: Settings) -> Path:
