@@ -31,19 +31,36 @@ def _split(value: str | None) -> list[str] | None:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
+def _int(value, flag: str, minimum: int = 1) -> int:
+    """A whole-number flag, or a clear error naming it."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise Torch2TFError(f"{flag} takes a whole number >= {minimum}, got {value!r}", where=flag)
+    return number
+
+
 def _jobs(value: str | None) -> int:
     import os
-    return int(value) if value else (os.cpu_count() or 1)
+    return _int(value, "--jobs") if value is not None else (os.cpu_count() or 1)
 
 
 def _user_errors(fn):
-    """A Torch2TFError becomes its message and exit code 1, never a traceback."""
+    """A Torch2TFError becomes its message and exit code 1, never a traceback; SIGINT / SIGTERM /
+    SIGHUP stop the stage processes' groups and exit 128 + the signal number (130, 143, 129)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from torch2tf import proc
+        proc.install_signal_handlers()
         try:
             return fn(*args, **kwargs)
         except Torch2TFError as exc:
             raise Exit(f"torch2tf: {exc}", code=1) from None
+        except proc.Interrupted as exc:
+            raise Exit(f"torch2tf: interrupted by {exc}; its stage processes were stopped and nothing "
+                       "unfinished was recorded", code=128 + exc.signum) from None
     return wrapper
 
 
@@ -156,7 +173,7 @@ def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=N
 
     from torch2tf.run.pipeline import Options, describe_plan, run_pipeline
     from torch2tf.run.summary import render
-    options = Options(target=target, route=route, opset=int(opset) if opset else None, fresh=fresh,
+    options = Options(target=target, route=route, opset=_int(opset, "--opset", 7) if opset is not None else None, fresh=fresh,
                       echo=lambda line: print(line, flush=True))
     if plan:
         print(describe_plan(Path(config), _settings(c), options))

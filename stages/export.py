@@ -4,6 +4,8 @@ Runs in the torch17 env (Python 3.8, torch 1.7.1); kept 3.6-compatible like ever
 """
 
 import importlib
+import pickle
+import types
 import importlib.util
 import os
 import sys
@@ -16,7 +18,7 @@ from _protocol import StageFailure
 CONTRACT = {
     "inputs": {"model_file": False, "weights": False, "sample.*": False},
     "params": {"factory": True, "kwargs": True, "seed": True, "opset": True, "inputs": True, "outputs": True,
-               "keep_initializers_as_inputs": True, "runs": True},
+               "keep_initializers_as_inputs": True, "runs": True, "trust_weights": True},
     "outputs": ["model", "input.*", "ref.*"],
 }
 
@@ -49,8 +51,50 @@ def load_factory(factory, model_file):
                            kind="ModelImportError")
 
 
-def load_weights(model, path, torch):
-    blob = torch.load(path, map_location="cpu")
+class WeightsUnpickler(pickle.Unpickler):
+    """Only what a checkpoint of tensors needs (torch 1.7's torch.load has no weights_only): tensor
+    and storage rebuilders, storage types, plain containers. Anything else could run code on load."""
+
+    SAFE = {("collections", "OrderedDict"), ("torch", "Size"), ("torch", "device"), ("builtins", "set"),
+            ("builtins", "frozenset"), ("builtins", "slice"), ("torch._utils", "_rebuild_tensor_v2"),
+            ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_tensor"), ("torch", "float32"),
+            ("torch", "float16"), ("torch", "int64"), ("torch.storage", "_load_from_bytes")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.SAFE or (module == "torch" and name.endswith("Storage")):
+            return pickle.Unpickler.find_class(self, module, name)
+        raise pickle.UnpicklingError("%s.%s" % (module, name))
+
+
+def _restricted_pickle():
+    """A pickle module for torch.load's pickle_module= that unpickles with WeightsUnpickler."""
+    def load(fh, **kwargs):
+        return WeightsUnpickler(fh, **kwargs).load()
+    return types.SimpleNamespace(Unpickler=WeightsUnpickler, load=load, __name__="torch2tf_weights_pickle")
+
+
+def read_weights(path, torch, trust):
+    """The checkpoint's content; refuses Python objects beyond tensors unless the config trusts the file."""
+    try:
+        if trust:
+            _protocol.log("WARNING: model.trust_weights: unpickling %s fully; it can run any code" % path)
+            return torch.load(path, map_location="cpu")
+        return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle())
+    except pickle.UnpicklingError as exc:
+        if not trust and "." in str(exc) and " " not in str(exc):
+            raise StageFailure("weights file %s holds Python objects beyond tensors and containers (%s); "
+                               "loading it would run its code" % (path, exc),
+                               hint="save only the state_dict (torch.save(model.state_dict(), path)), or, if you "
+                                    "trust the file, set model.trust_weights: true", kind="UnsafeWeights")
+        raise StageFailure("cannot read weights file %s: %s" % (path, exc), kind="WeightsError",
+                           hint="is it a torch.save checkpoint, whole (not truncated)?")
+    except Exception as exc:  # noqa: BLE001 - truncated zips, random bytes, EOF: all name the file
+        raise StageFailure("cannot read weights file %s: %s: %s" % (path, type(exc).__name__, exc),
+                           kind="WeightsError", hint="is it a torch.save checkpoint, whole (not truncated)?")
+
+
+def load_weights(model, path, torch, trust=False):
+    blob = read_weights(path, torch, trust)
     if isinstance(blob, dict):
         for key in ("state_dict", "model", "model_state_dict"):
             if isinstance(blob.get(key), dict):
@@ -136,8 +180,13 @@ def run(request):
         raise StageFailure("building the model %s(**%s) failed: %s: %s"
                            % (params["factory"], params["kwargs"], type(exc).__name__, exc),
                            hint="check model.kwargs in the config", kind="ModelImportError")
+    if not isinstance(model, torch.nn.Module):
+        raise StageFailure("model.factory %s returned a %s, not a torch.nn.Module"
+                           % (params["factory"], type(model).__name__),
+                           hint="the factory must build and return the model (e.g. `return Net()`)",
+                           kind="ModelImportError")
     if inputs.get("weights"):
-        load_weights(model, inputs["weights"], torch)
+        load_weights(model, inputs["weights"], torch, params["trust_weights"])
     model.eval()
 
     arrays = [make_input(spec, inputs.get("sample." + spec["name"]), rng) for spec in params["inputs"]]

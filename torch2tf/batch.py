@@ -60,6 +60,10 @@ def run_one(path: Path, settings: Settings, target: str | None, fresh: bool) -> 
                    max_abs_diff=rep.verify.max_abs_diff)
     except Torch2TFError as exc:
         row.update(name=load_config(path).name, status="failed", error=exc.as_dict())
+    except Exception as exc:  # noqa: BLE001 - one config's bug must not lose the other rows
+        row.update(name=path.stem, status="failed",
+                   error={"class": "InternalError", "message": f"{type(exc).__name__}: {exc}", "where": str(path),
+                          "hint": "a torch2tf bug: please report it with this config", "log": None})
     row["seconds"] = round(time.time() - started, 2)
     return row
 

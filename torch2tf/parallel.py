@@ -14,7 +14,8 @@ R = TypeVar("R")
 def run_all(items: Sequence[T], work: Callable[[T], R], jobs: int,
             done: Callable[[int, T, R], None]) -> list[R]:
     """work(item) for every item, `jobs` at a time; done(n_finished, item, result) runs serialized.
-    work must not raise for an expected failure: it returns it as its result."""
+    work must not raise for an expected failure: it returns it as its result. Anything it raises
+    (proc.Interrupted above all) cancels the items not yet started and propagates."""
     lock = threading.Lock()
     finished = [0]
 
@@ -25,5 +26,9 @@ def run_all(items: Sequence[T], work: Callable[[T], R], jobs: int,
             done(finished[0], item, result)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         return [f.result() for f in [pool.submit(one, item) for item in items]]
+    finally:
+        # on an interruption (or a bug) the queued items must not start: only the running ones end
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -24,27 +27,95 @@ def clean_env(extra_path: Path | None = None, overrides: Mapping[str, str] | Non
     return env
 
 
+class Interrupted(BaseException):
+    """SIGINT / SIGTERM / SIGHUP reached torch2tf. Not an Exception: no failure handler records it
+    (an interrupted matrix cell or batch row is not a result); the CLI exits 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_live: set[subprocess.Popen] = set()     # children running now, each the leader of its own group
+_live_lock = threading.Lock()
+_stop = threading.Event()
+_stop_signal = [0]
+
+
+def _kill_group(p: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM to the child's whole process group (the stage and anything it started), SIGKILL after
+    `grace` seconds: nothing is left running under PID 1."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(p.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            p.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def stop_all(signum: int) -> None:
+    """Stop every running child group; later run() calls raise Interrupted at once."""
+    _stop_signal[0] = signum
+    _stop.set()
+    with _live_lock:
+        children = list(_live)
+    for p in children:
+        _kill_group(p)
+
+
+def install_signal_handlers() -> None:
+    """SIGINT, SIGTERM and SIGHUP stop the children's groups, then raise Interrupted in the main thread."""
+    def handler(signum, _frame):
+        stop_all(signum)
+        raise Interrupted(signum)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, handler)
+
+
 def run(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, log_path: Path | None = None,
         capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run argv to completion; output goes to `log_path` (appended) or is captured.
+    """Run argv to completion in its own process group; output goes to `log_path` (appended), is
+    captured, or is inherited. On timeout or any interruption the whole group is stopped and the
+    exception (subprocess.TimeoutExpired, Interrupted, ...) propagates.
 
     Never raises on a non-zero exit: callers turn the code into a Torch2TFError that names
     what was running and where its log is.
     """
+    if _stop.is_set():
+        raise Interrupted(_stop_signal[0])
     argv = [os.fspath(a) for a in argv]
     log.debug("run: %s", shlex.join(argv))
-    if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as fh:
-            fh.write(f"$ {shlex.join(argv)}\n".encode())
-            fh.flush()
-            return subprocess.run(argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout)
-    if capture:
-        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
-    return subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, timeout=timeout)
+    with contextlib.ExitStack() as stack:
+        out = err = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(open(log_path, "ab"))
+            out.write(f"$ {shlex.join(argv)}\n".encode())
+            out.flush()
+            err = subprocess.STDOUT
+        elif capture:
+            out = err = subprocess.PIPE
+        p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                             text=capture and log_path is None, start_new_session=True)
+        with _live_lock:
+            _live.add(p)
+        try:
+            stdout, stderr = p.communicate(timeout=timeout)
+        except BaseException:
+            _kill_group(p)
+            raise
+        finally:
+            with _live_lock:
+                _live.discard(p)
+    if _stop.is_set():
+        raise Interrupted(_stop_signal[0])
+    return subprocess.CompletedProcess(argv, p.returncode, stdout, stderr)
 
 
 def tail(path: Path, lines: int = 15) -> str:

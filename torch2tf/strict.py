@@ -13,9 +13,16 @@ from torch2tf.errors import ConfigError
 
 def load_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"file not found: {path}", where=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a YAML file", where=str(path),
+                          hint="name one file; `invoke batch --configs 'dir/*.yaml'` takes many") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}): is it a YAML file?", where=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read it: {exc.strerror}", where=str(path)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", where=str(path)) from None
     if not isinstance(data, dict):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
+
+# a tensor name as every runtime here accepts it: no ':' (TF's output index) or '/' (TF's scopes)
+TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+CONFIG_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+RESERVED_NAMES = {"matrix", "batch.json", "logs"}      # what the tool itself writes under artifacts/
+MIN_OPSET = 7                                          # what torch.onnx and every route here handle
 
 DTYPES = {"float32", "float16", "float64", "int64", "int32", "uint8", "bool"}
 PREPROCESS = {"imagenet", "unit"}
@@ -19,6 +27,7 @@ class ModelSpec:
     kwargs: dict
     weights: Path | None
     model_file: Path | None           # set when factory names a .py file
+    trust_weights: bool = False       # unpickle the weights file fully (it can run code)
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class PipelineConfig:
     seed: int = 0
     route: str | None = None
     formats: tuple[str, ...] = ("frozen_pb",)
+    timeout: float | None = None      # seconds a stage may take; default: invoke.yaml's stage_timeout
 
 
 def _file(base: Path, value: str, where: str, what: str) -> Path:
@@ -56,7 +66,7 @@ def _file(base: Path, value: str, where: str, what: str) -> Path:
 
 
 def _model(raw, base: Path, where: str) -> ModelSpec:
-    check_keys(raw, {"factory", "kwargs", "weights"}, where, required={"factory"})
+    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights"}, where, required={"factory"})
     factory = typed(raw["factory"], str, f"{where}.factory", "model.factory")
     module, sep, attr = factory.rpartition(":")
     if not sep or not module or not attr:
@@ -67,37 +77,90 @@ def _model(raw, base: Path, where: str) -> ModelSpec:
     weights = raw.get("weights")
     weights = _file(base, typed(weights, str, f"{where}.weights", "model.weights"), f"{where}.weights",
                     "weights file") if weights else None
-    return ModelSpec(factory=factory, kwargs=kwargs, weights=weights, model_file=model_file)
+    trust = typed(raw.get("trust_weights", False), bool, f"{where}.trust_weights", "model.trust_weights")
+    return ModelSpec(factory=factory, kwargs=kwargs, weights=weights, model_file=model_file, trust_weights=trust)
+
+
+def tensor_name(value, where: str, what: str) -> str:
+    name = typed(value, str, where, what)
+    if not TENSOR_NAME.match(name):
+        raise ConfigError(f"{what} {name!r} is not a usable tensor name", where=where,
+                          hint="letters, digits, '_', '.', '-', starting with a letter or '_', at most 64; "
+                               "no ':' or '/' (TensorFlow reads them as output index and scope), no spaces")
+    return name
+
+
+def _dynamic(raw, name: str, shape: list, where: str) -> dict:
+    dynamic = raw or {}
+    if isinstance(dynamic, list):          # [0] is short for {0: dim0}
+        dynamic = {a: f"{name}_dim{a}" for a in dynamic}
+    typed(dynamic, dict, where, "dynamic")
+    for axis, label in dynamic.items():
+        if not isinstance(axis, int) or isinstance(axis, bool) or not 0 <= axis < len(shape):
+            raise ConfigError(f"dynamic axis {axis!r} is not an axis of shape {shape}", where=where)
+        tensor_name(label, f"{where}.{axis}", "dynamic dim name")
+    return {int(k): str(v) for k, v in dynamic.items()}
 
 
 def _input(raw, base: Path, where: str) -> InputSpec:
     check_keys(raw, {"name", "shape", "dtype", "dynamic", "sample", "preprocess"}, where,
                required={"name", "shape"})
-    name = typed(raw["name"], str, f"{where}.name", "input name")
+    name = tensor_name(raw["name"], f"{where}.name", "input name")
     shape = typed(raw["shape"], list, f"{where}.shape", "shape")
     if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
         raise ConfigError(f"shape {shape} must list positive integers (the example shape; "
                           "mark symbolic dims under `dynamic:`)", where=f"{where}.shape")
     dtype = raw.get("dtype", "float32")
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r} is not supported", where=f"{where}.dtype",
                           hint=f"one of {', '.join(sorted(DTYPES))}")
-    dynamic = raw.get("dynamic") or {}
-    if isinstance(dynamic, list):          # [0] is short for {0: dim0}
-        dynamic = {a: f"{name}_dim{a}" for a in dynamic}
-    typed(dynamic, dict, f"{where}.dynamic", "dynamic")
-    for axis in dynamic:
-        if not isinstance(axis, int) or not 0 <= axis < len(shape):
-            raise ConfigError(f"dynamic axis {axis!r} is not an axis of shape {shape}", where=f"{where}.dynamic")
     sample = raw.get("sample")
     sample = _file(base, typed(sample, str, f"{where}.sample", "sample"), f"{where}.sample", "sample") \
         if sample else None
     preprocess = raw.get("preprocess")
-    if preprocess is not None and preprocess not in PREPROCESS:
+    if preprocess is not None and (not isinstance(preprocess, str) or preprocess not in PREPROCESS):
         raise ConfigError(f"preprocess {preprocess!r} is unknown", where=f"{where}.preprocess",
                           hint=f"one of {', '.join(sorted(PREPROCESS))}")
-    return InputSpec(name=name, shape=tuple(shape), dtype=dtype, dynamic={int(k): str(v) for k, v in dynamic.items()},
-                     sample=sample, preprocess=preprocess)
+    return InputSpec(name=name, shape=tuple(shape), dtype=dtype, sample=sample, preprocess=preprocess,
+                     dynamic=_dynamic(raw.get("dynamic"), name, shape, f"{where}.dynamic"))
+
+
+def config_name(value, where: str) -> str:
+    name = typed(value, str, where, "name")
+    if not CONFIG_NAME.match(name) or name in RESERVED_NAMES:
+        raise ConfigError(f"name {name!r} cannot name artifacts/<name>/", where=where,
+                          hint="letters, digits, '-', '_', '.', at most 80, not starting with '.' or '-'; "
+                               f"not one of {sorted(RESERVED_NAMES)} (torch2tf writes those under artifacts/)")
+    return name
+
+
+def _outputs(raw, inputs: tuple[InputSpec, ...], where: str) -> tuple[str, ...]:
+    outputs = typed(raw, list, where, "outputs")
+    if not outputs:
+        raise ConfigError("outputs must list one name per model output", where=where)
+    outputs = [tensor_name(o, f"{where}[{i}]", "output name") for i, o in enumerate(outputs)]
+    names = [s.name for s in inputs] + outputs
+    if len(set(names)) != len(names):
+        raise ConfigError(f"input and output names must be unique, got {names}", where=where)
+    return tuple(outputs)
+
+
+def number(value, where: str, what: str, *, minimum: float = 0.0, integer: bool = False):
+    """A finite number >= minimum (an int when `integer`), else a ConfigError naming it."""
+    typed(value, int if integer else (int, float), where, what)
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"{what} must be {'an integer' if integer else 'a number'} >= {minimum:g}, got {value!r}",
+                          where=where)
+    return value
+
+
+def _formats(raw, where: str) -> tuple[str, ...]:
+    formats = raw or ["frozen_pb"]
+    formats = [formats] if isinstance(formats, str) else typed(formats, list, where, "formats")
+    bad = [f for f in formats if not isinstance(f, str) or f not in FORMATS]
+    if bad:
+        raise ConfigError(f"unknown format(s) {bad}", where=where, hint=f"a list of {sorted(FORMATS)}")
+    return tuple(formats)
 
 
 def load_config(path: Path) -> PipelineConfig:
@@ -105,34 +168,22 @@ def load_config(path: Path) -> PipelineConfig:
     raw = load_yaml(path)
     where = str(path)
     check_keys(raw, {"name", "model", "inputs", "outputs", "target", "opset", "tolerance", "seed",
-                     "route", "formats"}, where, required={"name", "model", "inputs", "outputs", "target"})
-    name = typed(raw["name"], str, f"{where}: name", "name")
-    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise ConfigError(f"name {name!r} must be letters, digits, '-', '_' or '.' (it names artifacts/<name>/)",
-                          where=f"{where}: name")
+                     "route", "formats", "timeout"}, where, required={"name", "model", "inputs", "outputs", "target"})
     inputs = typed(raw["inputs"], list, f"{where}: inputs", "inputs")
     if not inputs:
         raise ConfigError("inputs must list at least one input", where=f"{where}: inputs")
     specs = tuple(_input(item, path.parent, f"{where}: inputs[{i}]") for i, item in enumerate(inputs))
-    outputs = typed(raw["outputs"], list, f"{where}: outputs", "outputs")
-    if not outputs or not all(isinstance(o, str) and o for o in outputs):
-        raise ConfigError("outputs must list one name per model output", where=f"{where}: outputs")
-    names = [s.name for s in specs] + list(outputs)
-    if len(set(names)) != len(names):
-        raise ConfigError(f"input and output names must be unique, got {names}", where=f"{where}: outputs")
-    tol = raw.get("tolerance") or {}
-    check_keys(tol, {"atol", "rtol"}, f"{where}: tolerance")
-    opset = raw.get("opset")
-    if opset is not None:
-        typed(opset, int, f"{where}: opset", "opset")
-    formats = tuple(raw.get("formats") or ("frozen_pb",))
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise ConfigError(f"unknown format(s) {bad}", where=f"{where}: formats", hint=f"one of {sorted(FORMATS)}")
+    tol = check_keys(raw.get("tolerance") or {}, {"atol", "rtol"}, f"{where}: tolerance")
+    opset, timeout, route = raw.get("opset"), raw.get("timeout"), raw.get("route")
     return PipelineConfig(
-        path=path, name=name, model=_model(raw["model"], path.parent, f"{where}: model"), inputs=specs,
-        outputs=tuple(outputs), target=typed(raw["target"], str, f"{where}: target", "target"), opset=opset,
-        atol=float(typed(tol.get("atol", 1e-4), (int, float), f"{where}: tolerance.atol", "atol")),
-        rtol=float(typed(tol.get("rtol", 1e-3), (int, float), f"{where}: tolerance.rtol", "rtol")),
-        seed=typed(raw.get("seed", 0), int, f"{where}: seed", "seed"),
-        route=raw.get("route"), formats=formats)
+        path=path, name=config_name(raw["name"], f"{where}: name"),
+        model=_model(raw["model"], path.parent, f"{where}: model"), inputs=specs,
+        outputs=_outputs(raw["outputs"], specs, f"{where}: outputs"),
+        target=typed(raw["target"], str, f"{where}: target", "target"),
+        opset=None if opset is None else number(opset, f"{where}: opset", "opset", minimum=MIN_OPSET, integer=True),
+        atol=float(number(tol.get("atol", 1e-4), f"{where}: tolerance.atol", "atol")),
+        rtol=float(number(tol.get("rtol", 1e-3), f"{where}: tolerance.rtol", "rtol")),
+        seed=number(raw.get("seed", 0), f"{where}: seed", "seed", integer=True),
+        route=None if route is None else typed(route, str, f"{where}: route", "route"),
+        formats=_formats(raw.get("formats"), f"{where}: formats"),
+        timeout=None if timeout is None else float(number(timeout, f"{where}: timeout", "timeout", minimum=1)))

@@ -196,9 +196,17 @@ def prune(settings: Settings, *, dry_run: bool = False) -> list[Path]:
 def run_in(name: str, command: str, settings: Settings) -> int:
     """Run a shell-like command line inside a built env (for debugging); returns its exit code."""
     env = get(name, settings)
-    argv = shlex.split(command)
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise EnvError(f"cannot split the command line: {exc}", where=f"env {name}",
+                       hint="quote it as a shell would, e.g. \"python -c 'import tensorflow'\"") from None
     if not argv:
         raise EnvError("empty command", where=f"env {name}", hint='e.g. invoke env.run --name tf14 "python -V"')
     if argv[0] in ("python", "python3"):
         argv[0] = str(env.python)
-    return proc.run(argv, env=env.environ()).returncode
+    try:
+        return proc.run(argv, env=env.environ()).returncode
+    except FileNotFoundError:
+        raise EnvError(f"no program {argv[0]!r} in env {name} or on PATH", where=f"env {name} ({env.path})",
+                       hint=f"see what the env has: invoke env.run --name {name} \"python -m pip list\"") from None

@@ -16,7 +16,7 @@ from torch2tf.configs.config import load_config
 from torch2tf.errors import RoutesExhausted, StageError, Torch2TFError
 from torch2tf.run.execute import Execution, execute, inputs_of, record
 from torch2tf.run.plan import Plan, PlanOptions, build_plan, check_plan
-from torch2tf.run.publish import publish, publish_failure
+from torch2tf.run.publish import check_destination, publish, publish_failure
 from torch2tf.run.report import Attempt, Report
 from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
@@ -59,7 +59,10 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     options = options or Options()
     plans = make_plans(config_path, settings, options)
     dest = (options.artifacts_dir or settings.artifacts_dir) / plans[0][0].config.name
-    runner = StageRunner(settings, fresh=options.fresh)
+    if not options.export_only:
+        check_destination(dest)
+    settings.check_store()
+    runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout)
     attempts: list[Attempt] = []
     for n, (plan, reason) in enumerate(plans):
         options.echo(f"torch2tf: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason})")

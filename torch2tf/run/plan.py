@@ -83,7 +83,8 @@ def _export(cfg: PipelineConfig, env: str, opset: int, runs: int) -> Step:
     params = {"factory": factory, "kwargs": cfg.model.kwargs, "seed": cfg.seed, "opset": opset,
               "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "dynamic": i.dynamic,
                           "preprocess": i.preprocess} for i in cfg.inputs],
-              "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True, "runs": runs}
+              "outputs": list(cfg.outputs), "keep_initializers_as_inputs": True, "runs": runs,
+              "trust_weights": cfg.model.trust_weights}
     publishes = {"model": "model.onnx", **{k: f"{k}.npy" for k in _reference_keys(cfg)}}
     return Step("export", "export", env, inputs, params, publishes, records="export")
 
@@ -179,6 +180,7 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
     options = options or PlanOptions()
     _check_formats(cfg, route)
     opset = options.opset or cfg.opset or route.opset
+    _check_opset(opset, route, compat, "--opset" if options.opset else f"{cfg.path}: opset")
     runs = options.latency_runs
     steps = [_export(cfg, route.export.env, opset, runs)]
     primary = "model.tflite" if route.artifact == "tflite" else "model.pb"
@@ -196,6 +198,16 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
         else:
             steps += _graph_steps(cfg, route, model, runs) + _package_steps(cfg, route, compat, runs)
     return Plan(config=cfg, target=target, route=route, opset=opset, primary=primary, steps=tuple(steps))
+
+
+def _check_opset(opset: int, route: Route, compat: Compat, where: str) -> None:
+    """The export opset must be one the exporter writes and the route's converter reads."""
+    for part, what in ((route.export, "exports"), (route.convert, "converts")):
+        reads = compat.stacks[part.env]["max_opset"]
+        if opset > reads:
+            raise ConfigError(f"opset {opset} is above what route {route.name!r} {what} with ({part.env}: at most "
+                              f"{reads})", where=where, hint=f"use an opset <= {reads}, or leave it to the route "
+                                                            f"(its own is {route.opset})")
 
 
 def _check_formats(cfg: PipelineConfig, route: Route) -> None:

@@ -11,11 +11,34 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from torch2tf import atomic
 from torch2tf.run.execute import Execution
 from torch2tf.run.report import Published, Report
+
+
+def check_destination(dest: Path) -> None:
+    """Before any stage runs: artifacts/<name> is a real directory (or absent) in a writable parent."""
+    from torch2tf.errors import ConfigError
+    if dest.is_symlink():
+        raise ConfigError(f"{dest} is a symbolic link", where=str(dest),
+                          hint="torch2tf writes only inside its artifacts dir: remove the link or rename the config")
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"{dest} exists and is not a directory", where=str(dest), hint="move it away")
+    parent = dest.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the artifacts dir: {exc.strerror}", where=str(parent),
+                          hint="point torch2tf.artifacts (invoke.yaml) or INVOKE_TORCH2TF_ARTIFACTS elsewhere") from None
+    try:      # a real write: os.access says yes to root on a read-only mount
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"the artifacts dir {parent} is not writable: {exc.strerror}", where=str(parent),
+                          hint="fix its permissions, or point torch2tf.artifacts (invoke.yaml) elsewhere") from None
 
 
 def publish(dest: Path, execution: Execution, report: Report) -> None:

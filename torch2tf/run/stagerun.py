@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class StageRunner:
     fresh: bool = False
     _envs: dict = field(default_factory=dict)     # name -> (spec, env), resolved once per runner
     repaired: list = field(default_factory=list)  # damaged cache entries found and removed
+    timeout: float | None = None                  # seconds a stage process may take; None: settings'
 
     def _program_digest(self, stage: str) -> str:
         """The stage program and the shared helpers (file_digest memoizes unchanged files)."""
@@ -115,6 +117,8 @@ class StageRunner:
         envs.build(spec, self.settings)
         env_seconds = time.perf_counter() - t_env
         entry.parent.mkdir(parents=True, exist_ok=True)
+        for stale in entry.parent.glob(f".tmp-{key[:12]}-*"):    # a killed run's (we hold this key's lock)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=entry.parent))
         try:
             out_dir = tmp / "out"
@@ -124,9 +128,13 @@ class StageRunner:
             (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str))
             log = out_dir / "stage.log"
             t_proc = time.perf_counter()
-            code = proc.run([env.python, self.settings.stages_dir / f"{stage}.py", tmp / "request.json"],
-                            env=env.environ({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}),
-                            cwd=out_dir, log_path=log).returncode
+            limit = self.timeout or self.settings.stage_timeout
+            try:
+                code = proc.run([env.python, self.settings.stages_dir / f"{stage}.py", tmp / "request.json"],
+                                env=env.environ({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}),
+                                cwd=out_dir, log_path=log, timeout=limit).returncode
+            except subprocess.TimeoutExpired:
+                raise self._timeout(stage, env_name, out_dir, key, limit) from None
             stage_wall = time.perf_counter() - t_proc
             result = self._result(out_dir)
             if code != 0 or result.get("status") != "ok":
@@ -143,6 +151,22 @@ class StageRunner:
         run.env_seconds, run.stage_wall = env_seconds, stage_wall
         return run
 
+    def _keep_failed(self, stage: str, out_dir: Path, key: str) -> Path:
+        """Copy a failed run's dir where the error message points; returns its log."""
+        failed = self.settings.store / "failed" / f"{stage}-{key[:12]}"
+        shutil.rmtree(failed, ignore_errors=True)
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(out_dir, failed)
+        return failed / "stage.log"
+
+    def _timeout(self, stage, env_name, out_dir, key, limit) -> StageError:
+        log = self._keep_failed(stage, out_dir, key)
+        return StageError(f"stage {stage} did not finish within {limit:g} s and was stopped (its whole process "
+                          f"group)\n{proc.tail(log, 8)}", where=f"stage {stage}, env {env_name}", log=log,
+                          hint="a forward pass that never returns, or a very large model: raise `timeout:` in the "
+                               "config (seconds) or torch2tf.stage_timeout in invoke.yaml",
+                          error_class="StageTimeout", stage=stage, env=env_name)
+
     @staticmethod
     def _result(out_dir: Path) -> dict:
         try:
@@ -151,12 +175,7 @@ class StageRunner:
             return {}
 
     def _failure(self, stage, env_name, out_dir, key, result, code) -> StageError:
-        # keep the failed run's log where the error message points
-        failed = self.settings.store / "failed" / f"{stage}-{key[:12]}"
-        shutil.rmtree(failed, ignore_errors=True)
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(out_dir, failed)
-        log = failed / "stage.log"
+        log = self._keep_failed(stage, out_dir, key)
         err = result.get("error") or {}
         text = err.get("message") or f"{_death(code, log)}\n{proc.tail(log)}"
         known = catalogue.match(text + "\n" + proc.tail(log, 40))
