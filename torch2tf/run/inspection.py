@@ -15,6 +15,8 @@ KINDS = {".onnx": "onnx", ".pb": "frozen_pb", ".tflite": "tflite"}     # suffix 
 
 def inspect_artifact(path: Path, settings: Settings, env: str | None = None) -> dict:
     path = Path(path).resolve()
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist", where=str(path), hint="pass an artifact from artifacts/<name>/")
     if path.is_dir() and (path / "saved_model.pb").is_file():
         kind = "saved_model"
     elif path.is_file() and path.suffix in KINDS:

@@ -13,7 +13,7 @@ from typing import Callable
 from torch2tf import routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
-from torch2tf.errors import RoutesExhausted, StageError, Torch2TFError
+from torch2tf.errors import ConfigError, RoutesExhausted, StageError, Torch2TFError
 from torch2tf.run.execute import Execution, execute, inputs_of, record
 from torch2tf.run.plan import Plan, PlanOptions, build_plan, check_plan
 from torch2tf.run.publish import check_destination, publish, publish_failure
@@ -43,6 +43,7 @@ def make_plans(config_path: Path, settings: Settings, options: Options) -> list[
     cfg = load_config(config_path)
     target = options.target or cfg.target
     compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
+    _check_choice(compat, cfg.path, target, options.route or cfg.route, options)
     plans = []
     for route, reason in routing.candidates(compat, cfg, target, options.route or cfg.route, settings):
         plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
@@ -50,6 +51,18 @@ def make_plans(config_path: Path, settings: Settings, options: Options) -> list[
         check_plan(plan, settings.stages_dir)
         plans.append((plan, reason))
     return plans
+
+
+def _check_choice(compat, config: Path, target: str, route: str | None, options: Options) -> None:
+    """An unknown target or route is the config's (or the flag's) mistake: say where it was written."""
+    if target not in compat.targets:
+        raise ConfigError(f"unknown target {target!r}", where="--target" if options.target else f"{config}: target",
+                          hint=f"targets: {', '.join(compat.targets)} (configs/compat.yaml)")
+    names = [r.name for r in compat.routes(target)]
+    if route and route not in names:
+        raise ConfigError(f"target {target!r} has no route {route!r}",
+                          where="--route" if options.route else f"{config}: route",
+                          hint=f"routes of {target}: {', '.join(names)}")
 
 
 def run_pipeline(config_path: Path, settings: Settings, options: Options | None = None) -> Report:
