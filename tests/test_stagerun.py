@@ -29,6 +29,11 @@ def run(request):
         raise StageFailure("asked to fail", hint="do not ask", kind="Asked")
     if p.get("crash"):
         os._exit(3)
+    if p.get("hang"):          # a stage that never returns, with a grandchild of its own
+        import subprocess, time
+        child = subprocess.Popen(["sleep", "300"])
+        open(p["hang"], "w").write(str(child.pid))
+        time.sleep(300)
     if p.get("abort"):       # what old TensorFlow does on a failed internal check
         import sys
         sys.stderr.write("2026-01-01 F tensorflow/core/framework/tensor.cc:586] Check failed: "
@@ -43,7 +48,7 @@ def run(request):
 
 if __name__ == "__main__":
     _protocol.main(run, {"inputs": {"src": False}, "params": {"fail": False, "crash": False, "abort": False,
-                                                              "text": False, "warn": False},
+                                                              "text": False, "warn": False, "hang": False},
                          "outputs": ["out"]})
 '''
 
@@ -167,3 +172,23 @@ def test_a_request_outside_the_stage_contract_fails_naming_stage_and_key(runner)
     assert info.value.error_class == "StageContract"
     with pytest.raises(StageError, match="unknown input 'other'"):
         runner.run("echo", "host", {"other": runner.settings.stages_dir / "echo.py"}, {})
+
+
+def test_a_hanging_stage_is_stopped_at_its_timeout_with_its_whole_group(runner, tmp_path):
+    import time
+    pid_file = tmp_path / "grandchild.pid"
+    runner.timeout = 3
+    started = time.monotonic()
+    with pytest.raises(StageError) as info:
+        runner.run("echo", "host", {}, {"hang": str(pid_file)})
+    assert time.monotonic() - started < 30
+    err = info.value
+    assert err.error_class == "StageTimeout" and "did not finish within 3 s" in err.message
+    assert "timeout:" in err.hint and Path(err.log).is_file()
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):
+        if not Path(f"/proc/{grandchild}").exists() or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the stage's grandchild outlived the timeout")
