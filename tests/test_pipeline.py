@@ -31,9 +31,11 @@ def report(artifacts_env, name) -> Report:
     return Report.load(Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / name / "report.json")
 
 
-@pytest.mark.parametrize("target, tf_version", [("tf1.13", "1.13.1"), ("tf1.4", "1.4.1"), ("tf1.15", "1.15.5")])
-def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version):
-    out = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target)
+@pytest.mark.parametrize("target, tf_version, route", [("tf1.13", "1.13.1", "onnx-tf-1.3.0-opset9"),
+                                                       ("tf1.4", "1.4.1", "onnx-tf-1.1.2-opset7"),
+                                                       ("tf1.15", "1.15.5", "onnx-tf-1.5.0-opset10")])
+def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version, route):
+    out = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target, "--route", route)
     assert out.returncode == 0, out.stderr
     rep = report(artifacts_env, "resnet18")
     assert rep.status is Status.PASSED and rep.target == target and rep.schema == 2
@@ -55,7 +57,7 @@ def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version):
     assert (folder / "model.pb").stat().st_nlink == 1
     assert "max abs" in out.stdout and "PASSED" in out.stdout
 
-    again = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target)
+    again = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target, "--route", route)
     assert again.returncode == 0
     assert all(s.cached for s in report(artifacts_env, "resnet18").steps)
     assert "6/6 stages from cache" in again.stdout
@@ -151,7 +153,7 @@ def test_export_failure_gives_the_opset_hint(artifacts_env, tmp_path):
                         "x = torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2]], 1)\n            return x.mean(dim=(2, 3))")
     cfg = write_config(tmp_path, TINY_CFG.format(name="focus", factory="net.py:build", weights="null", extra="opset: 9"),
                        focus)
-    out = pipeline(artifacts_env, "--config", str(cfg))
+    out = pipeline(artifacts_env, "--config", str(cfg), "--route", "onnx-tf-1.3.0-opset9")   # one route, its own error
     assert_clean_error(out, "torch.onnx.export at opset 9 failed", "opset >= 10")
 
 
@@ -163,12 +165,13 @@ def test_verification_mismatch_names_the_output_and_keeps_last_good_artifacts(ar
     # a tolerance no float32 conversion can meet (the data itself is fine): a real mismatch report
     strict = write_config(tmp_path, TINY_CFG.format(name="tol", factory="net.py:build", weights="null",
                                                     extra="tolerance: {atol: 0.0, rtol: 0.0}\n    seed: 3"))
-    out = pipeline(artifacts_env, "--config", str(strict))
+    out = pipeline(artifacts_env, "--config", str(strict), "--route", "onnx-tf-1.3.0-opset9")
     assert_clean_error(out, "verification failed", "y: max abs diff")
     assert (folder / "model.pb").read_bytes() == pb
     rep = report(artifacts_env, "tol")
     assert rep.status is Status.FAILED and rep.error["class"] == "VerifyMismatch"
-    assert rep.last_good["status"] == "passed" and rep.steps[-1].label == "verify" and rep.steps[-1].status == "failed"
+    assert rep.last_good["status"] == "passed" and rep.steps[-1].status == "failed"
+    assert rep.steps[-1].label == rep.error["step"] in ("onnx-check", "verify")
 
 
 def test_bilinear_upsample_below_opset_11_is_caught_at_the_middle_hop_and_explained(artifacts_env):

@@ -58,5 +58,7 @@ def write_docs(settings: Settings) -> Path:
         raise ConfigError("no matrix results yet", where=str(path), hint="run `invoke matrix` first")
     machine = f"{platform.machine()} Linux, {os.cpu_count()} cores, Python {platform.python_version()} host"
     out = settings.root / "docs" / "COMPATIBILITY.md"
-    atomic.write_text(out, render_docs(json.loads(path.read_text()), machine))
+    results = json.loads(path.read_text())
+    atomic.write_text(out, render_docs(results, machine))
+    ship_measurements(settings, results)       # docs/measurements.json: what route ranking reads
     return out

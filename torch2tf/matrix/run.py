@@ -12,7 +12,7 @@ from typing import Callable
 from torch2tf import atomic, catalogue, parallel
 from torch2tf.errors import Torch2TFError
 from torch2tf.matrix.cells import Cell, result_on_file, select
-from torch2tf.matrix.results import collect, ship_measurements, write_results
+from torch2tf.matrix.results import collect, write_results
 from torch2tf.run.pipeline import Options, run_pipeline
 from torch2tf.settings import Settings
 
@@ -64,7 +64,6 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
     results["wall_seconds_this_run"] = round(time.time() - started, 1)
     results["jobs"] = jobs
     write_results(out, results)
-    echo(f"measurements for route ranking: {ship_measurements(settings, results)}")
     return results
 
 

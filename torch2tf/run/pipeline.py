@@ -35,7 +35,8 @@ class Options:
 
 
 # failures that do not depend on the route: trying another one would fail the same way
-ROUTE_INDEPENDENT = {"ModelImportError", "WeightsError", "ConfigMismatch", "InputError"}
+ROUTE_INDEPENDENT = {"ModelImportError", "WeightsError", "WeightsMismatch", "UnsafeWeights", "ConfigMismatch",
+                     "InputError"}
 
 
 def make_plans(config_path: Path, settings: Settings, options: Options) -> list[tuple[Plan, str]]:
