@@ -4,11 +4,11 @@ Runs in the torch17 env (Python 3.8, torch 1.7.1); kept 3.6-compatible like ever
 """
 
 import importlib
-import pickle
-import types
 import importlib.util
 import os
+import pickle
 import sys
+import types
 
 import _protocol
 import numpy as np

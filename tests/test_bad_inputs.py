@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_invoke
 
 CORPUS = sorted((ROOT / "tests" / "bad_inputs").glob("*.yaml"))
