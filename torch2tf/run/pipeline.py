@@ -15,7 +15,7 @@ from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.errors import ConfigError, RoutesExhausted, StageError, Torch2TFError
 from torch2tf.run.execute import Execution, execute, inputs_of, record
-from torch2tf.run.plan import Plan, PlanOptions, build_plan, check_plan
+from torch2tf.run.plan import From, Plan, PlanOptions, build_plan, check_plan
 from torch2tf.run.publish import check_destination, publish, publish_failure
 from torch2tf.run.report import Attempt, Report
 from torch2tf.run.stagerun import StageRunner
@@ -143,7 +143,7 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
     known: dict = {}              # label -> the cached run, while every step so far is a hit
     lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}"]
     for n, step in enumerate(plan.steps, 1):
-        ready = all(v.step in known for v in step.inputs.values() if hasattr(v, "step"))
+        ready = all(v.step in known for v in step.inputs.values() if isinstance(v, From))
         hit = None
         if ready and not options.fresh:
             hit = runner.cached(step.stage, step.env, inputs_of(step, lambda r: known[r.step].outputs[r.key]),
@@ -151,7 +151,7 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
         if hit:
             known[step.label] = hit
         state = "cached" if hit else "runs" if ready or options.fresh else "runs (an input is not cached)"
-        ins = ", ".join(f"{k}<-{v.step}.{v.key}" if hasattr(v, "step") else f"{k}={Path(v).name}"
+        ins = ", ".join(f"{k}<-{v.step}.{v.key}" if isinstance(v, From) else f"{k}={Path(v).name}"
                         for k, v in step.inputs.items()) or "-"
         lines.append(f"[{n}/{len(plan.steps)}] {step.label:<15} stages/{step.stage}.py in {step.env:<8} {state}")
         lines.append(f"      inputs: {ins}")
