@@ -74,7 +74,7 @@ def build(spec: EnvSpec, settings: Settings, *, fresh: bool = False) -> tuple[En
     if env.is_built() and not fresh:
         return env, False
     _, lock_file, log_path = _paths(settings, spec.name, env.digest)
-    with atomic.file_lock(lock_file):
+    with atomic.file_lock(lock_file, what=f"building env {spec.name}"):
         if env.is_built() and not fresh:          # another builder finished while we waited
             return env, False
         _remove_leftovers(env)
@@ -185,7 +185,7 @@ def prune(settings: Settings, *, dry_run: bool = False) -> list[Path]:
             continue
         lock_file = settings.store / "locks" / f"{name}.lock"
         if not dry_run:
-            with atomic.file_lock(lock_file):   # never pull an env from under a running build
+            with atomic.file_lock(lock_file, what=f"pruning env {name}"):   # never pull an env from under a running build
                 if path.exists():
                     shutil.rmtree(path)
             lock_file.unlink(missing_ok=True)

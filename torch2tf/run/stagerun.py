@@ -86,7 +86,8 @@ class StageRunner:
         key = self.key(stage, env_name, inputs, params)
         entry = self._entry(stage, key)
         # one runner per key at a time: parallel matrix cells share one export per model and opset
-        with atomic.file_lock(self.settings.store / "cache" / "locks" / f"{key}.lock"):
+        with atomic.file_lock(self.settings.store / "cache" / "locks" / f"{key}.lock",
+                              what=f"running stage {stage} ({label or stage})"):
             if not self.fresh and self._intact(entry):
                 run = self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=True)
             else:
