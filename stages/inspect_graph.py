@@ -83,6 +83,10 @@ def run(request):
     else:
         import tensorflow as tf
         info = _graphdef.summary(_graphdef.load(tf, path))
+    if not info.get("nodes"):
+        # an empty or foreign file parses as an empty proto: "0 nodes" would read as a valid model
+        raise _protocol.StageFailure("%s holds no graph (0 nodes): not a %s model" % (path, info["format"]),
+                                     hint="pass the model file a pipeline run published", kind="EmptyGraph")
     warnings = []
     if info["py_func_nodes"]:
         warnings.append("unservable: tf.py_func nodes %s run only in the process that built the graph"

@@ -93,3 +93,19 @@ def test_batch_checks_every_config_before_running_any(tmp_path):
                      env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")}, timeout=120)
     assert_one_clear_error(out, "atol must be a number >= 0", "atol-negative.yaml")
     assert not (tmp_path / "a" / "tinynet").exists()
+
+
+@pytest.mark.parametrize("name", ["model.pb", "model.onnx", "model.tflite"])
+def test_inspect_of_an_empty_file_is_refused(name, tmp_path):
+    (tmp_path / name).write_bytes(b"")
+    out = run_invoke("inspect", str(tmp_path / name), timeout=120)
+    assert_one_clear_error(out, "is empty (0 bytes)", name)
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("name", ["model.pb", "model.onnx"])
+def test_inspect_of_a_file_that_parses_as_an_empty_graph_is_refused(name, tmp_path):
+    # field 127, varint 1: a valid protobuf message with no nodes, as a foreign file may be
+    (tmp_path / name).write_bytes(b"\xf8\x07\x01")
+    out = run_invoke("inspect", str(tmp_path / name), timeout=300)
+    assert_one_clear_error(out, "holds no graph (0 nodes)", name)

@@ -24,6 +24,9 @@ def inspect_artifact(path: Path, settings: Settings, env: str | None = None) -> 
     else:
         raise ConfigError(f"cannot inspect {path}: not a .pb, .onnx, .tflite or SavedModel directory",
                           where=str(path), hint="pass an artifact from artifacts/<name>/")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ConfigError(f"{path} is empty (0 bytes): not a model", where=str(path),
+                          hint="re-run the pipeline that published it; pass an artifact from artifacts/<name>/")
     if env is None:
         env = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir).readers[kind]
     run = StageRunner(settings).run("inspect_graph", env, {"artifact": path}, {})
