@@ -165,16 +165,19 @@ ns = Collection(env_ns)
 @task(help={"config": "pipeline config (YAML)", "target": "target runtime, overrides the config's",
             "route": "force a route of the target (see configs/compat.yaml)", "opset": "export opset override",
             "fresh": "ignore the stage cache",
-            "plan": "print the plan (steps, envs, cache hits expected, what is published) and run nothing"})
+            "plan": "print the plan (steps, envs, cache hits expected, what is published) and run nothing",
+            "best": "run every route of the target and keep the fastest verified (same as --route best)",
+            "jobs": "routes in parallel with --best (default: the number of cores)"})
 @_user_errors
-def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False):
+def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False,
+             best=False, jobs=None):
     """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
     from pathlib import Path
 
     from torch2tf.run.pipeline import Options, describe_plan, run_pipeline
     from torch2tf.run.summary import render
     options = Options(target=target, route=route, opset=_int(opset, "--opset", 7) if opset is not None else None, fresh=fresh,
-                      echo=lambda line: print(line, flush=True))
+                      best=best, jobs=_jobs(jobs), echo=lambda line: print(line, flush=True))
     if plan:
         print(describe_plan(Path(config), _settings(c), options))
         return

@@ -49,3 +49,18 @@ def test_when_every_route_fails_the_error_lists_each_attempt(project, tmp_path):
     assert rep.status is Status.FAILED and rep.error["class"] == "AllRoutesFailed"
     assert [a.route for a in rep.attempts] == ["onnx-tf-1.1.2-opset7", "onnx2tf-downgrade", "onnx-tf-1.10-downgrade"]
     assert all(a.status is Status.FAILED and a.error_class for a in rep.attempts)
+
+
+def test_best_runs_every_route_and_keeps_the_fastest_verified(project, tmp_path):
+    out = run(project, tmp_path, "--config", "configs/tinynet.yaml", "--target", "tf1.13", "--best", "--jobs", "2")
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "artifacts" / "tinynet" / "report.json")
+    routes = ["onnx-tf-1.3.0-opset9", "onnx-tf-1.3.0-opset10", "onnx2tf-downgrade", "onnx-tf-1.10-downgrade"]
+    assert sorted(a.route for a in rep.attempts) == sorted(routes)
+    verified = [a for a in rep.attempts if a.status is Status.PASSED]
+    assert len(verified) >= 2, rep.attempts
+    fastest = min(verified, key=lambda a: a.latency_ms)
+    assert rep.route == fastest.route and rep.route_reason.startswith("--best: fastest of")
+    assert rep.verify.latency_ms == fastest.latency_ms
+    assert all(a.max_abs_diff is not None and a.transposes is not None for a in verified)
+    assert "routes tried" in out.stdout and all(r in out.stdout.split("routes tried")[1] for r in routes)

@@ -13,10 +13,12 @@ from typing import Callable
 from torch2tf import routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
-from torch2tf.errors import ConfigError, RoutesExhausted, StageError, Torch2TFError
+from torch2tf.errors import ConfigError, StageError, Torch2TFError
+from torch2tf.run.attempts import attempt_of, fail
+from torch2tf.run.best import run_best
 from torch2tf.run.execute import Execution, execute, inputs_of, record
 from torch2tf.run.plan import From, Plan, PlanOptions, build_plan, check_plan
-from torch2tf.run.publish import check_destination, publish, publish_failure
+from torch2tf.run.publish import check_destination, publish
 from torch2tf.run.report import Attempt, Report
 from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
@@ -31,8 +33,12 @@ class Options:
     artifacts_dir: Path | None = None      # default: <project>/artifacts
     latency_runs: int = 10                 # timed runs (after 3 warm-up) per artifact and for PyTorch
     export_only: bool = False              # stop after the export (warms the stage cache; nothing published)
+    best: bool = False                     # run every route, keep the fastest verified (also `route: best`)
+    jobs: int = 2                          # routes in parallel with best
     echo: Callable[[str], None] = print
 
+
+BEST = "best"       # the route name that asks for every route, fastest verified kept
 
 # failures that do not depend on the route: trying another one would fail the same way
 ROUTE_INDEPENDENT = {"ModelImportError", "WeightsError", "WeightsMismatch", "UnsafeWeights", "ConfigMismatch",
@@ -44,14 +50,19 @@ def make_plans(config_path: Path, settings: Settings, options: Options) -> list[
     cfg = load_config(config_path)
     target = options.target or cfg.target
     compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
-    _check_choice(compat, cfg.path, target, options.route or cfg.route, options)
+    forced = None if wants_best(cfg.route, options) else options.route or cfg.route
+    _check_choice(compat, cfg.path, target, forced, options)
     plans = []
-    for route, reason in routing.candidates(compat, cfg, target, options.route or cfg.route, settings):
+    for route, reason in routing.candidates(compat, cfg, target, forced, settings):
         plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
                                                                   export_only=options.export_only))
         check_plan(plan, settings.stages_dir)
         plans.append((plan, reason))
     return plans
+
+
+def wants_best(config_route: str | None, options: Options) -> bool:
+    return options.best or (options.route or config_route) == BEST
 
 
 def _check_choice(compat, config: Path, target: str, route: str | None, options: Options) -> None:
@@ -77,6 +88,11 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
         check_destination(dest)
     settings.check_store()
     runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout)
+    if wants_best(plans[0][0].config.route, options):
+        try:
+            return run_best(plans, runner, dest, options.jobs, options.echo, options.export_only)
+        finally:
+            _warn_repaired(runner, options)
     attempts: list[Attempt] = []
     for n, (plan, reason) in enumerate(plans):
         options.echo(f"torch2tf: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason})")
@@ -86,46 +102,20 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
             execute(execution, runner, options.echo)
         except Torch2TFError as exc:
             report = record(execution, time.perf_counter() - started, error=exc)
-            attempts.append(_attempt(report))
+            attempts.append(attempt_of(report))
             if n + 1 < len(plans) and isinstance(exc, StageError) and exc.error_class not in ROUTE_INDEPENDENT:
                 options.echo(f"route {plan.route.name} failed at {report.error['step']}: "
                              f"{report.error['class']}; trying {plans[n + 1][0].route.name}")
                 continue
-            return _fail(report, attempts, exc, dest, options)
+            return fail(report, attempts, exc, dest, options.export_only)
         finally:
             _warn_repaired(runner, options)
         report = record(execution, time.perf_counter() - started)
-        report.attempts = attempts + [_attempt(report)]
+        report.attempts = attempts + [attempt_of(report)]
         if not options.export_only:
             publish(dest, execution, report)
         return report
     raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _attempt(report: Report) -> Attempt:
-    error = report.error or {}
-    return Attempt(route=report.route, status=report.status, seconds=report.seconds, failed_step=error.get("step"),
-                   error_class=error.get("class"), hint=error.get("hint"))
-
-
-def _fail(report: Report, attempts: list[Attempt], exc: Torch2TFError, dest: Path, options: Options):
-    """Record the failure (every attempt; with more than one, the error that lists them) and raise it."""
-    report.attempts = attempts
-    error = exc
-    if len(attempts) > 1:
-        lines = [f"  {i}. route {a.route} failed at {a.failed_step}: {a.error_class}; {a.hint}"
-                 for i, a in enumerate(attempts, 1)]
-        error = RoutesExhausted(f"no route of {report.target} verified {report.name}; {len(attempts)} tried:\n"
-                                + "\n".join(lines), where=f"artifacts/{report.name}/report.json: attempts",
-                                hint="read each attempt's hint above; `--route R` runs one route alone with its "
-                                     "full error", log=exc.log, error_class="AllRoutesFailed", stage=exc.stage,
-                                env=exc.env)
-        report.error = {**error.as_dict(), "step": report.error.get("step")}
-    if not options.export_only:
-        publish_failure(dest, report)
-    if error is exc:
-        raise exc
-    raise error from exc
 
 
 def _warn_repaired(runner: StageRunner, options: Options) -> None:
@@ -159,7 +149,10 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
             lines.append(f"      publishes: {', '.join(step.publishes.values())}")
     dest = (options.artifacts_dir or settings.artifacts_dir) / plan.config.name
     lines.append(f"artifacts/{plan.config.name}: {', '.join(plan.published())}, report.json, logs/ -> {dest}")
-    if len(plans) > 1:
+    if len(plans) > 1 and wants_best(plan.config.route, options):
+        lines.append(f"--best: these run too, {options.jobs} at a time, and the fastest verified is kept:")
+        lines += [f"  {p.route.name}" for p, _ in plans[1:]]
+    elif len(plans) > 1:
         lines.append("if it fails, then (each until one verifies):")
         lines += [f"  {p.route.name}: {why}" for p, why in plans[1:]]
     return "\n".join(lines)

@@ -79,6 +79,9 @@ class Attempt:
     failed_step: str | None = None
     error_class: str | None = None
     hint: str | None = None
+    max_abs_diff: float | None = None      # of the primary artifact in the target runtime, when it ran
+    latency_ms: float | None = None
+    transposes: int | None = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torch2tf.run.report import Report
+from torch2tf.run.report import Attempt, Report
 
 
 def _fmt(x, spec=".2e"):
@@ -20,6 +20,9 @@ def render(report: Report) -> str:
     hits = sum(1 for s in report.steps if s.cached)
     lines.append(f"  {hits}/{len(report.steps)} stages from cache, {report.seconds:.2f}s in all")
     lines += _verifications(report)
+    if len(report.attempts) > 1:
+        lines.append("routes tried")
+        lines += render_attempts(report.attempts)
     if report.pytorch_latency_ms is not None and report.latency():
         lines.append(f"latency (1 thread, median) vs PyTorch eager {_fmt(report.pytorch_latency_ms, '.1f')} ms:")
         for row in report.latency():
@@ -67,3 +70,13 @@ def render_inspect(info: dict) -> str:
     if info["py_func_nodes"]:
         lines.append(f"UNSERVABLE py_func nodes: {', '.join(info['py_func_nodes'])}")
     return "\n".join(lines)
+
+
+def render_attempts(attempts: list[Attempt]) -> list[str]:
+    """The table of every route tried: verified or where it failed, max abs diff, latency, Transposes."""
+    lines = [f"  {'route':<26} {'verified':<34} {'max abs':>9} {'latency ms':>11} {'Transpose':>9}"]
+    for a in attempts:
+        state = "yes" if a.status.value == "passed" else f"no ({a.failed_step}: {a.error_class})"
+        lines.append(f"  {a.route:<26} {state[:34]:<34} {_fmt(a.max_abs_diff, '.1e'):>9} "
+                     f"{_fmt(a.latency_ms, '.1f'):>11} {_fmt(a.transposes, 'd'):>9}")
+    return lines
