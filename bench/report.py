@@ -56,6 +56,30 @@ def rows(r: dict) -> list[str]:
                 out.append(f"| {x['target']} | {x['route']} | {x['latency_ms']} | {x['pytorch_ms']} | {x['ratio']} | {x['transposes']} |")
             else:
                 out.append(f"| {x['target']} | {x['route']} | failed: {x['error'][:80]} | | | |")
+    return out + native_rows(r.get("native_baseline"))
+
+
+# what issue #11 asks of the route a default run picks, over the native NHWC graph
+NATIVE_LIMIT = {"resnet18": 1.05, "mobilenet_v2": 1.2}
+
+
+def native_rows(n: dict | None) -> list[str]:
+    if not n:
+        return []
+    out = ["", f"Over the native NHWC graph (issue #11; median of {n['runs']} interleaved runs, 1 thread; "
+               "**bold**: the default pick now, _italic_: the default pick before ranking):", "",
+           "| model | TF | native ms (max abs vs PyTorch) | route | ms | over native | nodes | default pick within limit |",
+           "|---|---|---|---|---|---|---|---|"]
+    for row in n["rows"]:
+        limit = NATIVE_LIMIT.get(row["model"])
+        for route, v in row["routes"].items():
+            name = f"**{route}**" if route == row["default_now"] else f"_{route}_" if route == row["default_before"] \
+                else route
+            met = f"{v['over_native'] <= limit} (≤ {limit})" if route == row["default_now"] and limit else ""
+            out.append(f"| {row['model']} | {row['tensorflow']} | {row['native_ms']} ({row['native_max_abs']:.1e}) | "
+                       f"{name} | {v['ms']} | {v['over_native']} | {v['nodes']} | {met} |")
+        for route, why in row["failures"].items():
+            out.append(f"| {row['model']} | {row['tensorflow']} | | {route} | failed: {why[:70]} | | | |")
     return out
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ALL = ["pipeline_bench", "install_bench", "matrix_scaling", "model_speed", "env_builds"]
+ALL = ["pipeline_bench", "install_bench", "matrix_scaling", "model_speed", "native_baseline", "env_builds"]
 
 
 def main(only: list[str]) -> int:

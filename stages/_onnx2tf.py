@@ -2,6 +2,8 @@
 like every stage helper, though only the onnx2tf env imports it."""
 
 import os
+import shutil
+import tempfile
 
 from _protocol import StageFailure
 
@@ -15,11 +17,17 @@ def convert(onnx_path, output_folder, making, **kwargs):
     import numpy as np
     import onnx2tf
     np.save(CALIBRATION, np.zeros((20, 128, 128, 3), np.float32))
+    # onnx2tf rewrites its input file in place (shape-inferred); the input is a stage-cache entry
+    # that other runs share, so it gets a private copy
+    scratch = tempfile.mkdtemp(prefix="onnx2tf-input-")
+    private = os.path.join(scratch, os.path.basename(onnx_path))
+    shutil.copyfile(onnx_path, private)
     try:
-        onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=output_folder, non_verbose=True,
+        onnx2tf.convert(input_onnx_file_path=private, output_folder_path=output_folder, non_verbose=True,
                         **kwargs)
     except SystemExit as exc:     # onnx2tf exits on some errors instead of raising
         raise StageFailure("onnx2tf stopped (exit %s) while making %s; see the log" % (exc.code, making),
                            kind="Onnx2tfError")
     finally:
         os.remove(CALIBRATION)
+        shutil.rmtree(scratch, ignore_errors=True)

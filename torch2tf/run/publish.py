@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 from torch2tf import atomic
+from torch2tf.digests import file_digest
+from torch2tf.errors import Torch2TFError
 from torch2tf.run.execute import Execution
 from torch2tf.run.report import Published, Report
 
@@ -49,7 +51,7 @@ def publish(dest: Path, execution: Execution, report: Report) -> None:
         (tmp / "logs").mkdir(parents=True)
         for name, ref in execution.plan.published().items():
             art = execution.artifact(ref)
-            _copy(art.path, tmp / name)
+            _copy_checked(art.path, tmp / name, art.sha256)
             report.artifacts[name] = Published(path=str(dest / name), sha256=art.sha256)
         for label, run in execution.runs.items():
             _copy(run.log, tmp / "logs" / f"{label}.log")
@@ -83,6 +85,20 @@ def _last_good(previous: Path) -> dict | None:
     if not isinstance(old, dict):
         return None
     return old if old.get("status") == "passed" else old.get("last_good")
+
+
+def _copy_checked(src: Path, dst: Path, sha256: str) -> None:
+    """Copy a stage output and check the copy is what the stage made: a cache entry changed or
+    removed meanwhile (by a repair, or by hand) must never be published."""
+    try:
+        _copy(src, dst)
+        same = file_digest(dst, {}) == sha256
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise Torch2TFError(f"the stage output {src} changed or vanished before it was published", where=str(src),
+                         hint="run again: the stage is re-run from a repaired cache entry",
+                            error_class="CacheChanged")
 
 
 def _copy(src: Path, dst: Path) -> None:
