@@ -11,6 +11,7 @@ import sys
 import types
 
 import _protocol
+import _shims
 import numpy as np
 from _protocol import StageFailure
 
@@ -198,23 +199,8 @@ def run(request):
         raise StageFailure("the model returns %d output(s) but the config names %d: %s" % (len(refs), len(names), names),
                            hint="list one name per model output under `outputs:`", kind="ConfigMismatch")
 
-    dynamic = {}
-    for spec in params["inputs"]:
-        if spec.get("dynamic"):
-            dynamic[spec["name"]] = dict((int(k), v) for k, v in spec["dynamic"].items())
     onnx_path = os.path.join(out_dir, "model.onnx")
-    try:
-        torch.onnx.export(model, tensors, onnx_path, opset_version=params["opset"],
-                          input_names=[s["name"] for s in params["inputs"]], output_names=names,
-                          dynamic_axes=dynamic or None, do_constant_folding=True,
-                          keep_initializers_as_inputs=params["keep_initializers_as_inputs"])
-    except Exception as exc:
-        msg = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        hint = "try another opset (`--opset`, or opset: in the config); opsets 7-12 are what the TF 1.x routes read"
-        if "step!=1" in str(exc):
-            hint = "strided slicing needs opset >= 10: set opset: 10 or pick a tf1.13+ target"
-        raise StageFailure("torch.onnx.export at opset %s failed: %s" % (params["opset"], msg), hint=hint,
-                           kind="ExportError")
+    shims = export_onnx(model, tensors, onnx_path, names, params, torch)
 
     outputs = {"model": "model.onnx"}
     for spec, arr in zip(params["inputs"], arrays):
@@ -223,9 +209,34 @@ def run(request):
     for name, ref in zip(names, refs):
         np.save(os.path.join(out_dir, "ref.%s.npy" % name), ref.numpy())
         outputs["ref." + name] = "ref.%s.npy" % name
-    _protocol.log("exported %s at opset %d" % (params["factory"], params["opset"]))
+    _protocol.log("exported %s at opset %d%s" % (params["factory"], params["opset"],
+                                                 "; shims: %s" % ", ".join(sorted(shims)) if shims else ""))
     return {"outputs": outputs, "metrics": {"torch": torch.__version__, "opset": params["opset"],
+                                            "shims": sorted(shims),
                                             "latency_ms": eager_latency(model, tensors, torch, params)}}
+
+
+def export_onnx(model, tensors, onnx_path, names, params, torch):
+    """torch.onnx.export with the shims; returns the names of the shims the export used."""
+    dynamic = {}
+    for spec in params["inputs"]:
+        if spec.get("dynamic"):
+            dynamic[spec["name"]] = dict((int(k), v) for k, v in spec["dynamic"].items())
+    shims = set()      # run() took the references from the unmodified model: only the export is shimmed
+    try:
+        with _shims.export_shims(torch, shims):
+            torch.onnx.export(model, tensors, onnx_path, opset_version=params["opset"],
+                              input_names=[s["name"] for s in params["inputs"]], output_names=names,
+                              dynamic_axes=dynamic or None, do_constant_folding=True,
+                              keep_initializers_as_inputs=params["keep_initializers_as_inputs"])
+    except Exception as exc:
+        msg = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        hint = "try another opset (`--opset`, or opset: in the config); opsets 7-12 are what the TF 1.x routes read"
+        if "step!=1" in str(exc):
+            hint = "strided slicing needs opset >= 10: set opset: 10 or pick a tf1.13+ target"
+        raise StageFailure("torch.onnx.export at opset %s failed: %s" % (params["opset"], msg), hint=hint,
+                           kind="ExportError")
+    return shims
 
 
 def eager_latency(model, tensors, torch, params):

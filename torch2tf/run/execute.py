@@ -87,6 +87,7 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
         if run and step.records == "export":
             report.versions = {"torch": run.metrics.get("torch")}
             report.pytorch_latency_ms = run.metrics.get("latency_ms")
+            report.export_shims = list(run.metrics.get("shims", []))
         elif run and step.records in ("graph", "downgrade"):
             setattr(report, step.records, run.metrics)
     if error is not None:

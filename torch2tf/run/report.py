@@ -102,6 +102,7 @@ class Report:
     graph: dict | None = None     # inputs, outputs, ops, Transpose count of the primary artifact
     downgrade: dict | None = None
     versions: dict = field(default_factory=dict)     # torch (the export's)
+    export_shims: list[str] = field(default_factory=list)   # activations exported as compositions (SiLU...)
     pytorch_latency_ms: float | None = None
     artifacts: dict[str, Published] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)

@@ -47,6 +47,11 @@ class StageRun:
     label: str = ""             # the pipeline step's name ("onnx-check" runs the verify stage)
 
 
+# PYTHONHASHSEED fixed: converters iterate sets of names, and a per-process hash seed made two
+# --fresh conversions of one model differ in node order (same numbers, other bytes)
+STAGE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}
+
+
 @dataclass
 class StageRunner:
     settings: Settings
@@ -132,7 +137,7 @@ class StageRunner:
             limit = self.timeout or self.settings.stage_timeout
             try:
                 code = proc.run([env.python, self.settings.stages_dir / f"{stage}.py", tmp / "request.json"],
-                                env=env.environ({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}),
+                                env=env.environ(STAGE_ENV),
                                 cwd=out_dir, log_path=log, timeout=limit).returncode
             except subprocess.TimeoutExpired:
                 raise self._timeout(stage, env_name, out_dir, key, limit) from None

@@ -12,7 +12,11 @@ def _fmt(x, spec=".2e"):
 
 
 def render(report: Report) -> str:
-    lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}", "steps"]
+    lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}"]
+    if report.export_shims:
+        lines.append(f"shims   exported as exact compositions: {', '.join(report.export_shims)} "
+                     "(the PyTorch reference is the unmodified model's)")
+    lines.append("steps")
     for s in report.steps:
         state = "cached" if s.cached else s.status
         secs = "-" if s.seconds is None else f"{s.seconds:.2f}s"
