@@ -26,6 +26,29 @@ def _settings(c) -> Settings:
     return Settings.from_mapping(c.config.get("torch2tf"))
 
 
+SLURM_HELP = {"executor": "local (threads here, default) | slurm (one job each, through submitit)",
+              "partition": "slurm: partition (else invoke.yaml torch2tf.slurm.partition)",
+              "account": "slurm: account", "time_min": "slurm: time limit per job, minutes",
+              "max_jobs": "slurm: jobs running at once"}
+
+
+def _executor(c, kind, jobs, partition=None, account=None, time_min=None, max_jobs=None):
+    """The executor the flags and invoke.yaml's torch2tf.slurm ask for."""
+    import dataclasses
+    import os
+
+    from torch2tf.executors import Executor
+    from torch2tf.slurm import SlurmSettings
+    raw = dict((c.config.get("torch2tf") or {}).get("slurm") or {})
+    slurm = SlurmSettings.from_config(raw)
+    overrides = {"partition": partition, "account": account,
+                 "time_min": _int(time_min, "--time-min") if time_min is not None else None,
+                 "max_jobs": _int(max_jobs, "--max-jobs") if max_jobs is not None else None}
+    slurm = dataclasses.replace(slurm, **{k: v for k, v in overrides.items() if v is not None})
+    folder = _settings(c).artifacts_dir / "slurm" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    return Executor(kind or "local", _jobs(jobs), slurm, folder)
+
+
 def _split(value: str | None) -> list[str] | None:
     """A comma list from the command line; None when not given."""
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
@@ -201,9 +224,10 @@ def inspect(c, path, env=None, json_=False):
 @task(help={"models": "comma list of configs/matrix/ stems (default: all)",
             "targets": "comma list of targets (default: all)", "routes": "comma list of route names",
             "jobs": "cells in parallel (default: the number of cores)", "fresh": "re-run finished cells too",
-            "docs": "write docs/COMPATIBILITY.md from the last results instead of running"})
+            "docs": "write docs/COMPATIBILITY.md from the last results instead of running", **SLURM_HELP})
 @_user_errors
-def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, docs=False):
+def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, docs=False, executor=None,
+           partition=None, account=None, time_min=None, max_jobs=None):
     """Run models x routes for real; write artifacts/matrix/results.json, report.md, report.html."""
     from torch2tf.matrix.results import write_docs
     from torch2tf.matrix.run import run_matrix
@@ -212,20 +236,24 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
         print(f"wrote {write_docs(settings)}")
         return
     results = run_matrix(settings, models=_split(models), targets=_split(targets), routes=_split(routes),
-                         jobs=_jobs(jobs), fresh=fresh, echo=lambda line: print(line, flush=True))
+                         fresh=fresh, echo=lambda line: print(line, flush=True),
+                         executor=_executor(c, executor, jobs, partition, account, time_min, max_jobs))
     passed = sum(1 for r in results["cells"] if r["status"] == "passed")
     print(f"{passed}/{len(results['cells'])} cells pass; report: {settings.matrix_dir / 'report.md'}")
 
 
 @task(help={"configs": "comma list of config paths or quoted globs, e.g. 'configs/*.yaml'",
             "target": "target runtime for every config (default: each config's own)",
-            "jobs": "configs in parallel (default: the number of cores)", "fresh": "ignore the stage cache"})
+            "jobs": "configs in parallel (default: the number of cores)", "fresh": "ignore the stage cache",
+            **SLURM_HELP})
 @_user_errors
-def batch(c, configs, target=None, jobs=None, fresh=False):
+def batch(c, configs, target=None, jobs=None, fresh=False, executor=None, partition=None, account=None,
+          time_min=None, max_jobs=None):
     """Many configs in one go, in parallel; every config checked before any runs; summary in artifacts/batch.json."""
     from torch2tf.batch import render, run_batch
-    summary = run_batch(_split(configs) or [], _settings(c), target=target, jobs=_jobs(jobs), fresh=fresh,
-                        echo=lambda line: print(line, flush=True))
+    summary = run_batch(_split(configs) or [], _settings(c), target=target, fresh=fresh,
+                        echo=lambda line: print(line, flush=True),
+                        executor=_executor(c, executor, jobs, partition, account, time_min, max_jobs))
     print(render(summary))
     if summary["passed"] < len(summary["runs"]):
         raise Exit(code=1)

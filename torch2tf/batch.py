@@ -7,18 +7,21 @@ artifacts/<name>/; one config's failure never stops the rest. artifacts/batch.js
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import time
 from pathlib import Path
 from typing import Callable
 
-from torch2tf import atomic, parallel
+from torch2tf import atomic
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.errors import ConfigError, Torch2TFError
+from torch2tf.executors import Executor
 from torch2tf.run.pipeline import Options, run_pipeline
 from torch2tf.settings import Settings
+from torch2tf.slurm import LOST
 
 
 def expand(patterns: list[str]) -> list[Path]:
@@ -68,11 +71,20 @@ def run_one(path: Path, settings: Settings, target: str | None, fresh: bool) -> 
     return row
 
 
+def lost_row(path: Path, why: str) -> dict:
+    """A config whose Slurm job the scheduler killed: not a conversion failure, and a re-run redoes it."""
+    return {"config": str(path), "name": load_config(path).name, "status": LOST, "seconds": 0.0,
+            "error": {"class": "SchedulerKilled", "message": why, "where": "Slurm",
+                      "hint": "run the batch again: configs that finished come from the stage cache in seconds",
+                      "log": None}}
+
+
 def run_batch(patterns: list[str], settings: Settings, *, target: str | None = None, jobs: int = 1,
-              fresh: bool = False, echo: Callable[[str], None] = print) -> dict:
+              fresh: bool = False, echo: Callable[[str], None] = print, executor: Executor | None = None) -> dict:
+    executor = executor or Executor("local", jobs)
     paths = expand(patterns)
     check(paths, settings, target)
-    echo(f"batch: {len(paths)} configs, {jobs} in parallel")
+    echo(f"batch: {len(paths)} configs, {executor.describe()}")
     started = time.time()
 
     def done(n: int, path: Path, row: dict) -> None:
@@ -80,9 +92,11 @@ def run_batch(patterns: list[str], settings: Settings, *, target: str | None = N
                   else f"{row['error']['class']}: {row['error']['message'].splitlines()[0][:120]}")
         echo(f"[{n}/{len(paths)}] {row['name']:<20} {row['status']:<6} {detail} ({row['seconds']:.0f}s)")
 
-    rows = parallel.run_all(paths, lambda p: run_one(p, settings, target, fresh), jobs, done)
+    rows = executor.run_all(paths, functools.partial(run_one, settings=settings, target=target, fresh=fresh), done,
+                            echo, lost_row)
     summary = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 1),
-               "jobs": jobs, "passed": sum(r["status"] == "passed" for r in rows), "runs": rows}
+               "executor": executor.kind, "jobs": executor.jobs if executor.kind == "local" else None,
+               "passed": sum(r["status"] == "passed" for r in rows), "runs": rows}
     atomic.write_text(settings.artifacts_dir / "batch.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -90,8 +104,8 @@ def run_batch(patterns: list[str], settings: Settings, *, target: str | None = N
 def render(summary: dict) -> str:
     lines = [f"{summary['passed']}/{len(summary['runs'])} configs passed in {summary['seconds']:.0f}s"]
     for r in summary["runs"]:
-        if r["status"] == "failed":
+        if r["status"] in ("failed", LOST):
             e = r["error"]
-            lines.append(f"  FAILED {r['name']} ({r['config']}): {e['class']}\n"
+            lines.append(f"  {r['status'].upper()} {r['name']} ({r['config']}): {e['class']}\n"
                          f"    where: {e['where']}\n    what to do: {e['hint']}" + (f"\n    log: {e['log']}" if e["log"] else ""))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from torch2tf.strict import check_keys, load_yaml, typed
 # a tensor name as every runtime here accepts it: no ':' (TF's output index) or '/' (TF's scopes)
 TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 CONFIG_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
-RESERVED_NAMES = {"matrix", "batch.json", "logs"}      # what the tool itself writes under artifacts/
+RESERVED_NAMES = {"matrix", "batch.json", "logs", "slurm"}      # what the tool itself writes under artifacts/
 MIN_OPSET = 7                                          # what torch.onnx and every route here handle
 
 DTYPES = {"float32", "float16", "float64", "int64", "int32", "uint8", "bool"}

@@ -10,12 +10,14 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from torch2tf import atomic, catalogue, parallel
+from torch2tf import atomic, catalogue
 from torch2tf.errors import Torch2TFError
+from torch2tf.executors import Executor
 from torch2tf.matrix.cells import Cell, result_on_file, select
 from torch2tf.matrix.results import collect, write_results
 from torch2tf.run.pipeline import Options, run_pipeline
 from torch2tf.settings import Settings
+from torch2tf.slurm import LOST
 
 
 def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
@@ -40,12 +42,14 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
 
 
 def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jobs: int = 2, fresh: bool = False,
-               echo: Callable[[str], None] = print) -> dict:
+               echo: Callable[[str], None] = print, executor: Executor | None = None) -> dict:
+    executor = executor or Executor("local", jobs)
     cells = select(settings, models, targets, routes)
     out = settings.matrix_dir
     cell_dir = out / "cells"
     todo = [c for c in cells if fresh or result_on_file(c, cell_dir) is None]
-    echo(f"matrix: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, {jobs} in parallel")
+    echo(f"matrix: {len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, "
+         f"{executor.describe()}")
     started = time.time()
 
     def work(cell: Cell) -> dict:
@@ -59,6 +63,9 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
             atomic.write_text(cell_dir / f"{cell.id}.json", json.dumps(row, indent=2) + "\n")   # done = file exists
         return row
 
+    def lost(cell: Cell, why: str) -> dict:     # not saved either: resume runs the cell again
+        return {"status": LOST, "error_class": "SchedulerKilled", "message": why, "seconds": 0.0}
+
     def done(n: int, cell: Cell, row: dict) -> None:
         detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
         elapsed = time.time() - started
@@ -66,14 +73,17 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
         echo(f"[{n}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
              f"{row['status']:<6} {detail} ({row['seconds']:.0f}s; {elapsed / 60:.0f} min in, ~{left / 60:.0f} min left)")
 
-    rows = parallel.run_all(todo, work, jobs, done)
+    rows = executor.run_all(todo, work, done, echo, lost)
     for row in rows:
         if row["status"] == "error":
             echo(f"matrix: a cell hit a torch2tf bug; it is not recorded and `invoke matrix` runs it again:\n"
                  f"{row['traceback']}")
+    unfinished = [c.id for c, r in zip(todo, rows) if r["status"] in ("error", LOST)]
     results = collect(settings, select(settings))     # the whole matrix on file, not just this selection
     results["wall_seconds_this_run"] = round(time.time() - started, 1)
-    results["jobs"] = jobs
+    results["jobs"] = executor.jobs if executor.kind == "local" else None
+    results["executor"] = executor.kind
+    results["unfinished"] = unfinished          # lost to the scheduler or a bug: `invoke matrix` runs them again
     write_results(out, results)
     return results
 
