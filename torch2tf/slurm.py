@@ -75,10 +75,11 @@ def in_job(work: Callable[[T], R], item: T) -> R:
 
 
 def queue_states(job_ids: Sequence[str]) -> dict[str, str]:
-    """squeue's view, one entry per array task: {"12_3": "PENDING" | "RUNNING" | ...}; absent = left the queue."""
+    """squeue's view of these jobs: {"12_3": "PENDING" | "RUNNING" | ...}, keyed as submitit names
+    them ("12_3" for an array task, "12" for a one-task array); absent = left the queue."""
     array_ids = sorted({j.split("_")[0] for j in job_ids})
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "--jobs", ",".join(array_ids)],
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%F %K %T", "--jobs", ",".join(array_ids)],
                              capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Torch2TFError(f"squeue did not answer: {exc}", where="--executor slurm",
@@ -86,7 +87,14 @@ def queue_states(job_ids: Sequence[str]) -> dict[str, str]:
     if out.returncode and "Invalid job id" not in out.stderr:
         raise Torch2TFError(f"squeue failed: {out.stderr.strip()[:300]}", where="--executor slurm",
                             hint="is slurmctld up? `sinfo` should answer")
-    return dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            array_id, task, state = parts
+            states[f"{array_id}_{task}"] = state
+            states.setdefault(array_id, state)      # submitit's id for a one-task array
+    return {j: states[j] for j in job_ids if j in states}
 
 
 def run_all(items: Sequence[T], work: Callable[[T], R], done: Callable[[int, T, R], None], folder: Path,
@@ -96,7 +104,13 @@ def run_all(items: Sequence[T], work: Callable[[T], R], done: Callable[[int, T, 
     if not items:
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = _executor(folder, slurm).map_array(functools.partial(in_job, work), list(items))
+    executor = _executor(folder, slurm)
+    try:
+        jobs = executor.map_array(functools.partial(in_job, work), list(items))
+    except Exception as exc:  # noqa: BLE001 - submitit raises sbatch's refusal (or a missing sbatch) as it comes
+        raise Torch2TFError(f"Slurm refused the jobs: {str(exc).strip()[:600]}", where="sbatch (--executor slurm)",
+                            hint="check invoke.yaml torch2tf.slurm (partition, account, mem_gb, cpus, time_min) "
+                                 "against `sinfo`; SLURM_CONF must point at the cluster") from None
     echo(f"slurm: submitted {len(jobs)} jobs as array {jobs[0].job_id.split('_')[0]} (logs: {folder})")
     results: dict[int, R] = {}
     try:

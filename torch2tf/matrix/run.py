@@ -68,6 +68,8 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
 
     def done(n: int, cell: Cell, row: dict) -> None:
         detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
+        if row["status"] == LOST:
+            detail += f": {row['message']}; not recorded, `invoke matrix` runs it again"
         elapsed = time.time() - started
         left = elapsed / n * (len(todo) - n)
         echo(f"[{n}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
