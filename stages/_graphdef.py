@@ -21,7 +21,9 @@ def load(tf, path):
 
 def save(gd, path):
     with open(path, "wb") as fh:
-        fh.write(gd.SerializeToString())
+        # deterministic: map fields (node attrs) are otherwise written in hash order, so two
+        # conversions of one model gave the same graph in different bytes
+        fh.write(gd.SerializeToString(deterministic=True))
 
 
 def _split(ref):

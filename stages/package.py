@@ -36,7 +36,18 @@ def saved_model(request, tf):
         builder.add_meta_graph_and_variables(sess, [tf1.saved_model.tag_constants.SERVING],
                                              signature_def_map={"serving_default": sig})
         builder.save()
+    _rewrite_deterministically(os.path.join(export_dir, "saved_model.pb"))
     return {"outputs": {"saved_model": "saved_model"}, "metrics": {"tensorflow": tf.__version__}}
+
+
+def _rewrite_deterministically(path):
+    """The builder writes map fields (attrs, signatures) in hash order: the same model in other bytes."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    with open(path, "rb") as fh:
+        proto.ParseFromString(fh.read())
+    with open(path, "wb") as fh:
+        fh.write(proto.SerializeToString(deterministic=True))
 
 
 def tflite(request, tf):

@@ -47,8 +47,8 @@ class StageRun:
     label: str = ""             # the pipeline step's name ("onnx-check" runs the verify stage)
 
 
-# PYTHONHASHSEED fixed: converters iterate sets of names, and a per-process hash seed made two
-# --fresh conversions of one model differ in node order (same numbers, other bytes)
+# PYTHONHASHSEED fixed: converters iterate sets and dicts of names; a fixed seed keeps a re-run's
+# iteration order (and so its output) the same as the first run's
 STAGE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}
 
 
