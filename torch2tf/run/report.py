@@ -58,6 +58,11 @@ class Verification:
         return max(diffs) if diffs else None
 
     @property
+    def weak(self) -> bool:
+        """The check could not have told a broken conversion (an all-zero reference)."""
+        return any(o.get("weak") for o in self.outputs)
+
+    @property
     def runtime(self) -> str:
         """'TF 1.13.1', 'onnxruntime 1.8.1', 'TFLite 2.20.0' for messages."""
         names = {"tensorflow": "TF", "onnxruntime": "onnxruntime", "tflite": "TFLite"}

@@ -51,12 +51,15 @@ def _verifications(report: Report) -> list[str]:
     titles = {"model.onnx": "onnxruntime vs PyTorch", "model.pb": "TensorFlow vs PyTorch",
               "model.tflite": "TFLite vs PyTorch", "saved_model": "SavedModel vs PyTorch"}
     for v in report.verifications:
-        lines.append(f"{titles.get(v.artifact, v.artifact)} ({v.runtime}): {'PASSED' if v.passed else 'FAILED'}, "
+        verdict = ("PASSED, but the check is WEAK" if v.weak else "PASSED") if v.passed else "FAILED"
+        lines.append(f"{titles.get(v.artifact, v.artifact)} ({v.runtime}): {verdict}, "
                      f"latency {_fmt(v.latency_ms, '.1f')} ms")
         for o in v.outputs:
             lines.append(f"  {o['name']:<16} max abs {_fmt(o.get('max_abs_diff'))}  max rel "
                          f"{_fmt(o.get('max_rel_diff'))}  {'ok' if o.get('passed') else o.get('problem', 'MISMATCH')}"
                          + ("  (channels-last in the .tflite)" if o.get("layout") == "channels_last" else ""))
+            if o.get("note"):
+                lines.append(f"    {o['note']}")
     return lines
 
 

@@ -1,0 +1,41 @@
+"""The output comparison (stages/_compare.py, run by the verify stage) can fail: outputs below the
+absolute tolerance are compared relative to their scale, and an all-zero reference is called weak."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "stages"))
+from _compare import compare  # noqa: E402
+
+ATOL, RTOL = 1e-4, 1e-3
+
+
+def test_ordinary_outputs_use_the_absolute_tolerance():
+    ref = np.linspace(-3, 3, 100).astype(np.float32)
+    assert compare("y", ref + 5e-5, ref, ATOL, RTOL)["passed"]
+    row = compare("y", ref + 1e-2, ref, ATOL, RTOL)
+    assert not row["passed"] and "note" not in row and row["atol_used"] == ATOL
+
+
+@pytest.mark.parametrize("broken", [np.zeros(100), np.full(100, 1e-9)], ids=["all-zero", "constant"])
+def test_tiny_outputs_are_compared_to_their_scale_so_a_broken_output_fails(broken):
+    ref = (np.linspace(-1, 1, 100) * 3e-9).astype(np.float32)
+    row = compare("y", broken.astype(np.float32), ref, ATOL, RTOL)
+    assert not row["passed"], "atol 1e-4 alone would pass this broken output"
+    assert "compared relative to their scale" in row["note"]
+    assert compare("y", ref * (1 + 1e-6), ref, ATOL, RTOL)["passed"]
+
+
+def test_an_all_zero_reference_is_weak():
+    row = compare("y", np.zeros(10, np.float32), np.zeros(10, np.float32), ATOL, RTOL)
+    assert row["weak"] and "cannot tell a broken conversion" in row["note"]
+
+
+def test_shape_mismatch_and_non_finite_fail():
+    assert not compare("y", np.zeros(3), np.zeros(4), ATOL, RTOL)["passed"]
+    assert not compare("y", np.array([np.nan, 1.0]), np.array([1.0, 1.0]), ATOL, RTOL)["passed"]
