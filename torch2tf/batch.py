@@ -93,7 +93,7 @@ def run_batch(patterns: list[str], settings: Settings, *, target: str | None = N
         echo(f"[{n}/{len(paths)}] {row['name']:<20} {row['status']:<6} {detail} ({row['seconds']:.0f}s)")
 
     rows = executor.run_all(paths, functools.partial(run_one, settings=settings, target=target, fresh=fresh), done,
-                            echo, lost_row)
+                            echo, lost_row, settings)
     summary = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 1),
                "executor": executor.kind, "jobs": executor.jobs if executor.kind == "local" else None,
                "passed": sum(r["status"] == "passed" for r in rows), "runs": rows}

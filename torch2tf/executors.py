@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from torch2tf import parallel, slurm
+from torch2tf.envs import store as envs
+from torch2tf.envs.specs import load_spec
 from torch2tf.errors import ConfigError
+from torch2tf.settings import Settings
 from torch2tf.slurm import SlurmSettings
 
 T = TypeVar("T")
@@ -34,7 +37,18 @@ class Executor:
             f"on Slurm (up to {self.slurm.max_jobs} jobs at once)"
 
     def run_all(self, items: Sequence[T], work: Callable[[T], R], done: Callable[[int, T, R], None],
-                echo: Callable[[str], None], lost: Callable[[T, str], R]) -> list[R]:
+                echo: Callable[[str], None], lost: Callable[[T, str], R], settings: Settings) -> list[R]:
         if self.kind == "local":
             return parallel.run_all(items, work, self.jobs, done)
+        settings.check_store()
+        _build_envs(settings, echo)
         return slurm.run_all(items, work, done, self.folder, self.slurm, echo, lost)
+
+
+def _build_envs(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Every env, built here once before any job starts (a no-op when built): otherwise the first
+    jobs would each wait on one node's build of the same env."""
+    for spec_path in sorted(settings.envs_dir.glob("*.yml")):
+        env, created = envs.build(load_spec(spec_path), settings)
+        if created:
+            echo(f"slurm: built env {spec_path.stem} in the store for the jobs: {env.path}")

@@ -75,7 +75,7 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
         echo(f"[{n}/{len(todo)}] {cell.model:<14} {cell.target:<7} {cell.route:<24} "
              f"{row['status']:<6} {detail} ({row['seconds']:.0f}s; {elapsed / 60:.0f} min in, ~{left / 60:.0f} min left)")
 
-    rows = executor.run_all(todo, work, done, echo, lost)
+    rows = executor.run_all(todo, work, done, echo, lost, settings)
     for row in rows:
         if row["status"] == "error":
             echo(f"matrix: a cell hit a torch2tf bug; it is not recorded and `invoke matrix` runs it again:\n"
