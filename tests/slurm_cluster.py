@@ -42,9 +42,14 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
 
 
+def tool(name: str) -> str | None:
+    """A daemon or client, also where Debian puts daemons (/usr/sbin, often not on a user's PATH)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+
+
 def available() -> str | None:
     """Why a cluster cannot start here, or None."""
-    missing = [t for t in ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue") if not shutil.which(t)]
+    missing = [t for t in ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue") if not tool(t)]
     if missing:
         return f"Slurm is not installed (missing {', '.join(missing)}; Debian: slurmctld slurmd slurm-client munge)"
     if os.geteuid() != 0:
@@ -89,15 +94,15 @@ class Cluster:
         d = self.root
         for sub in ("state", "spool", "log", "munge"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mungekey", "-c", "-f", "-k", str(d / "munge" / "munge.key")], check=True, capture_output=True)
-        self._start("munged", ["munged", "-F", "-f", f"--socket={d}/munge/munge.sock",
+        subprocess.run([tool("mungekey"), "-c", "-f", "-k", str(d / "munge" / "munge.key")], check=True, capture_output=True)
+        self._start("munged", [tool("munged"), "-F", "-f", f"--socket={d}/munge/munge.sock",
                                f"--key-file={d}/munge/munge.key", f"--pid-file={d}/munge/munged.pid",
                                f"--log-file={d}/log/munged.log", f"--seed-file={d}/munge/seed"])
         self._wait("munge", lambda: (d / "munge" / "munge.sock").exists())
         self.conf.write_text(SLURM_CONF.format(d=d, cpus=self.cpus))
-        self._start("slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf)])
+        self._start("slurmctld", [tool("slurmctld"), "-D", "-i", "-f", str(self.conf)])
         self._wait("slurmctld", lambda: self._answers("scontrol", "ping") and "UP" in self._answers("scontrol", "ping"))
-        self._start("slurmd", ["slurmd", "-D", "-N", "localhost", "-f", str(self.conf)])
+        self._start("slurmd", [tool("slurmd"), "-D", "-N", "localhost", "-f", str(self.conf)])
         self._wait("slurmd idle", lambda: (self._answers("sinfo", "-h", "-o", "%T") or "").strip() == "idle")
         return self
 
