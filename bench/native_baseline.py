@@ -61,7 +61,7 @@ def onnx_weights(path: Path, out: Path) -> None:
     np.savez(out, **arrays)
 
 
-def convert_all(cfg_path: Path, target: str, routes, settings: Settings, out: Path, runs: int) -> dict:
+def convert_all(cfg_path: Path, target: str, routes, settings: Settings, out: Path) -> dict:
     """Every route's published model.pb (or why it failed)."""
     graphs, failures = {}, {}
     for route in routes:
@@ -90,16 +90,16 @@ def time_in_runtime(settings: Settings, env_name: str, request: dict, tmp: Path)
 def one(model: str, target: str, settings: Settings, compat, runs: int, tmp: Path) -> dict:
     cfg_path = settings.root / CONFIGS[model]
     routes = compat.routes(target)
-    conv = convert_all(cfg_path, target, routes, settings, tmp / target, runs)
+    conv = convert_all(cfg_path, target, routes, settings, tmp / target)
     published = Path(next(iter(conv["graphs"].values()))).parent
-    name = load_config(cfg_path)
+    cfg = load_config(cfg_path)
     onnx_weights(published / "model.onnx", tmp / f"{model}.npz")
     request = {"model": model, "weights": str(tmp / f"{model}.npz"), "runs": runs, "warmup": 5,
                "input": str(next(published.glob("input.*.npy"))), "reference": str(next(published.glob("ref.*.npy"))),
                "graphs": conv["graphs"]}
     timing = time_in_runtime(settings, routes[0].verify_env, request, tmp)
     native = timing["median_ms"]["native"]
-    ranked = routing.rank(compat, name, target, settings)
+    ranked = routing.rank(compat, cfg, target, settings)
     row = {"model": model, "target": target, "tensorflow": timing["tensorflow"], "native_ms": round(native, 2),
            "native_max_abs": timing["max_abs_diff"]["native"], "failures": conv["failures"],
            "default_before": routes[0].name, "default_now": ranked[0][0].name, "default_now_why": ranked[0][1],
