@@ -56,6 +56,10 @@ def rows(r: dict) -> list[str]:
                 out.append(f"| {x['target']} | {x['route']} | {x['latency_ms']} | {x['pytorch_ms']} | {x['ratio']} | {x['transposes']} |")
             else:
                 out.append(f"| {x['target']} | {x['route']} | failed: {x['error'][:80]} | | | |")
+    w = r.get("slurm_overhead")
+    if w:
+        out.append(f"| #14 | reduced matrix ({w['models']} x {w['targets']}, {w['cells']} cells, warm cache, 2 at once): "
+                   f"local {fmt(w['local_s'])} s, Slurm {fmt(w['slurm_s'])} s | {w['overhead_per_job_s']} s per job | | |")
     return out + native_rows(r.get("native_baseline"))
 
 

@@ -39,6 +39,11 @@ def load_factory(factory, model_file):
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if model_file or (exc.name or "") != module_name.split(".")[0]:   # not a typo in the factory's own module
+            raise missing_module("importing the model module %r" % (model_file or module_name), exc)
+        raise StageFailure("cannot import the model module %r: %s: %s" % (module_name, type(exc).__name__, exc),
+                           hint="check model.factory in the config", kind="ModelImportError")
     except Exception as exc:
         raise StageFailure("cannot import the model module %r: %s: %s"
                            % (model_file or module_name, type(exc).__name__, exc),
@@ -50,6 +55,12 @@ def load_factory(factory, model_file):
         raise StageFailure("%r has no callable %r" % (model_file or module_name, attr),
                            hint="model.factory is 'module:callable' or 'file.py:callable'",
                            kind="ModelImportError")
+
+
+def missing_module(doing, exc):
+    return StageFailure("%s failed: %s: %s" % (doing, type(exc).__name__, exc),
+                        hint="the export env lacks the package %r: add it, pinned, to envs/torch17.yml and run "
+                             "`invoke env.lock --name torch17`" % (exc.name or str(exc)), kind="MissingModule")
 
 
 class WeightsUnpickler(pickle.Unpickler):
@@ -177,6 +188,8 @@ def run(request):
     build = load_factory(params["factory"], inputs.get("model_file"))
     try:
         model = build(**params["kwargs"])
+    except ImportError as exc:        # the model's code needs a package the export env lacks: not the kwargs
+        raise missing_module("building the model %s(**%s)" % (params["factory"], params["kwargs"]), exc)
     except Exception as exc:
         raise StageFailure("building the model %s(**%s) failed: %s: %s"
                            % (params["factory"], params["kwargs"], type(exc).__name__, exc),

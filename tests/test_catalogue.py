@@ -19,6 +19,10 @@ REAL = [
     ("KernelDtypeCheck", "F tensorflow/core/framework/tensor.cc:586] Check failed: dtype() == expected_dtype (9 vs. 3)"),
     ("PyFunc", "KeyError: 'pyfunc_0'"),
     ("OpTooNew", "ValueError: No op named AddV2 in defined operations."),
+    ("AvgPoolNoPads", "onnx-tf could not convert the model: TypeError: object of type 'NoneType' has no len()"),
+    ("PadBeforePool", "onnx-tf could not convert the model: TypeError: pad() got multiple values for argument 'name'"),
+    ("MissingModule", "building the model torchvision.models:googlenet(**{}) failed: ModuleNotFoundError: "
+                      "No module named 'scipy'"),
 ]
 
 

@@ -64,3 +64,16 @@ def test_best_runs_every_route_and_keeps_the_fastest_verified(project, tmp_path)
     assert rep.verify.latency_ms == fastest.latency_ms
     assert all(a.max_abs_diff is not None and a.transposes is not None for a in verified)
     assert "routes tried" in out.stdout and all(r in out.stdout.split("routes tried")[1] for r in routes)
+
+
+def test_a_missing_package_is_named_and_no_other_route_is_tried(project, tmp_path):
+    (project / "configs" / "models" / "needs.py").write_text("import scipy_is_not_here\n\ndef build():\n    pass\n")
+    cfg = project / "configs" / "needs.yaml"
+    cfg.write_text((project / "configs" / "tinynet.yaml").read_text().replace("name: tinynet", "name: needs")
+                   .replace("models/tinynet.py:build", "models/needs.py:build"))
+    out = run(project, tmp_path, "--config", str(cfg), "--target", "tf1.4")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "No module named 'scipy_is_not_here'" in out.stderr
+    assert "the export env lacks the package 'scipy_is_not_here'" in out.stderr and "trying" not in out.stdout
+    rep = Report.load(tmp_path / "artifacts" / "needs" / "report.json")
+    assert rep.error["class"] == "MissingModule" and len(rep.attempts) == 1

@@ -60,6 +60,16 @@ CATALOGUE = (
     Known("UnsupportedInTarget", r"cannot be expressed in TensorFlow", "the modern converter's graph needs ops or "
           "attrs the target TensorFlow lacks and no rewrite exists (e.g. ResizeBilinear half_pixel_centers and "
           "SelectV2 arrived in TF 1.14)", "take a legacy route that converts in the target, or a newer target"),
+    Known("AvgPoolNoPads", r"object of type 'NoneType' has no len\(\)", "onnx-tf 1.3.0 crashes on an AveragePool "
+          "without `pads` (torch writes one for AdaptiveAvgPool2d to the same size, as in alexnet and vgg)",
+          "take onnx2tf-downgrade (or onnx-tf-1.10-downgrade) for this target: `--route onnx2tf-downgrade`"),
+    Known("PadBeforePool", r"pad\(\) got multiple values for argument 'name'", "onnx-tf 1.5.0 crashes on the Pad "
+          "torch writes before an AveragePool (densenet, inception)",
+          "take onnx2tf-downgrade for TF 1.15: `--route onnx2tf-downgrade`"),
+    Known("MissingModule", r"No module named '([\w.]+)'", "the model's code imports a package that the stage's env "
+          "does not have (torchvision's googlenet and inception import scipy, for example)",
+          "add the package with a pinned version to the export env's spec (envs/torch17.yml) and run "
+          "`invoke env.lock --name torch17`; the env is rebuilt from the new lock on the next run"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "
           r"opset version \d+ is not supported", "torch 1.7 cannot export that op at this opset",
           "raise the opset (opset: in the config) if the target reads it, or replace the op in the model "

@@ -41,7 +41,7 @@ class Options:
 BEST = "best"       # the route name that asks for every route, fastest verified kept
 
 # failures that do not depend on the route: trying another one would fail the same way
-ROUTE_INDEPENDENT = {"ModelImportError", "WeightsError", "WeightsMismatch", "UnsafeWeights", "ConfigMismatch",
+ROUTE_INDEPENDENT = {"ModelImportError", "MissingModule", "WeightsError", "WeightsMismatch", "UnsafeWeights", "ConfigMismatch",
                      "InputError"}
 
 
