@@ -101,7 +101,7 @@ def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=Fa
     loaded = tf.saved_model.load(saved_dir)
     fn = loaded.signatures["serving_default"]
     frozen = convert_variables_to_constants_v2(fn)
-    gd = frozen.graph.as_graph_def()
+    gd = frozen.graph.as_graph_def(add_shapes=True)     # _output_shapes: static sizes for downgrade's lowerings
     arg_specs = fn.structured_input_signature[1]
     placeholders = [(t.name.split(":")[0], t.name, t.dtype.as_datatype_enum) for t in frozen.inputs
                     if t.dtype != tf.resource]

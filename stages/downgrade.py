@@ -12,6 +12,7 @@ import json
 import os
 
 import _graphdef
+import _lowerings
 import _protocol
 from _protocol import StageFailure
 
@@ -177,13 +178,34 @@ def inputs_first(gd):
     return True
 
 
+def _lower(tf, gd, node, nodes, dst_ops, version):
+    """An exact multi-op lowering of a node the target cannot run as is: what was done, "refused: why",
+    or None when the node needs none."""
+    if node.op == "ResizeBilinear" and "half_pixel_centers" in node.attr and node.attr["half_pixel_centers"].b \
+            and "half_pixel_centers" not in dst_ops.get("ResizeBilinear", {}).get("attrs", {}):
+        why = _lowerings.resize_bilinear_half_pixel(tf, gd, node, nodes)
+        if why is None:
+            return "ResizeBilinear(half_pixel_centers)->2 MatMul"
+        return ("refused: %s (op ResizeBilinear: half_pixel_centers is not in TensorFlow %s and cannot be "
+                "lowered: %s)" % (node.name, version, why))
+    return None
+
+
 def downgrade(tf, gd, source, target):
     """Rewrite gd in place; returns (renamed, dropped); raises StageFailure listing what cannot be."""
     src_ops, dst_ops = source["ops"], target["ops"]
     ports = _consumed_ports(gd)
+    nodes = dict((n.name, n) for n in gd.node)
     renamed, dropped, refused = {}, {}, []
     for node in list(gd.node):
         original = node.op
+        lowered = _lower(tf, gd, node, nodes, dst_ops, target["tensorflow"])
+        if lowered:
+            if lowered.startswith("refused: "):
+                refused.append(lowered[len("refused: "):])
+            else:
+                renamed[lowered] = renamed.get(lowered, 0) + 1
+            continue
         if node.op not in dst_ops:
             if node.op == "LeakyRelu" and _leaky_relu(gd, node, dst_ops):
                 renamed["LeakyRelu->Maximum(x, alpha*x)"] = renamed.get("LeakyRelu->Maximum(x, alpha*x)", 0) + 1

@@ -1,0 +1,101 @@
+"""Exact lowerings of newer TF ops for older runtimes, on GraphDef protos (Python 3.6; numpy + TF).
+
+ResizeBilinear with half_pixel_centers (PyTorch's bilinear, align_corners=False; the attr came in
+TF 1.14) is a separable linear map: with the input's spatial size static, it is two MatMuls with
+constant interpolation matrices, which every TF 1.x runs. The matrices hold TF's own half-pixel
+weights (in = (out + 0.5) * in_size / out_size - 0.5, clamped at the edges), so the numbers are
+those of the newer op up to float summation order.
+"""
+
+import numpy as np
+
+
+def interpolation_matrix(in_size, out_size):
+    """[out_size, in_size] weights of half-pixel linear interpolation (TF's HalfPixelScaler)."""
+    scale = float(in_size) / out_size
+    m = np.zeros((out_size, in_size), np.float64)
+    for i in range(out_size):
+        x = (i + 0.5) * scale - 0.5
+        lower_f = np.floor(x)
+        lower = int(max(lower_f, 0))
+        upper = int(min(np.ceil(x), in_size - 1))
+        lerp = x - lower_f
+        m[i, lower] += 1.0 - lerp
+        m[i, upper] += lerp
+    return m.astype(np.float32)
+
+
+def static_shape(gd_nodes, ref):
+    """The shape recorded in `_output_shapes` for a tensor reference "node:port", or None."""
+    name, _, port = ref.partition(":")
+    node = gd_nodes.get(name)
+    if node is None or "_output_shapes" not in node.attr:
+        return None
+    shapes = node.attr["_output_shapes"].list.shape
+    port = int(port or 0)
+    if port >= len(shapes) or shapes[port].unknown_rank:
+        return None
+    return [d.size for d in shapes[port].dim]
+
+
+def _const(gd, tf, name, array):
+    from tensorflow.python.framework import tensor_util
+    node = gd.node.add()
+    node.name, node.op = name, "Const"
+    node.attr["dtype"].type = tf.as_dtype(array.dtype).as_datatype_enum
+    node.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(array))
+    return name
+
+
+def _op(gd, name, op, inputs, attrs):
+    node = gd.node.add()
+    node.name, node.op = name, op
+    node.input.extend(inputs)
+    for key, dtype in attrs.items():
+        node.attr[key].type = dtype
+    return name
+
+
+def resize_bilinear_half_pixel(tf, gd, node, nodes):
+    """Rewrite `node` (ResizeBilinear, half_pixel_centers) in place as Transpose/Reshape/MatMul; returns
+    None when done, else why it cannot be (the caller refuses the graph with that reason)."""
+    from tensorflow.python.framework import tensor_util
+    if node.attr["align_corners"].b:
+        return "align_corners and half_pixel_centers together"
+    shape = static_shape(nodes, node.input[0])
+    size_node = nodes.get(node.input[1].partition(":")[0])
+    if not shape or len(shape) != 4 or any(d < 0 for d in shape[1:]):
+        return "the input's height, width and channels are not static (%s)" % (shape,)
+    if size_node is None or size_node.op != "Const":
+        return "the output size is not a constant"
+    _, h, w, c = shape
+    oh, ow = [int(v) for v in tensor_util.MakeNdarray(size_node.attr["value"].tensor)]
+    f32, i32 = tf.float32.as_datatype_enum, tf.int32.as_datatype_enum
+    if node.attr["T"].type != f32:
+        return "the input is not float32"
+    p = node.name + "/torch2tf_bilinear/"
+
+    def perm(name, values):
+        return _const(gd, tf, p + name, np.array(values, np.int32))
+
+    t = {"T": f32, "Tperm": i32}
+    r = {"T": f32, "Tshape": i32}
+    m = {"T": f32}
+    nchw = _op(gd, p + "nchw", "Transpose", [node.input[0], perm("perm_nchw", [0, 3, 1, 2])], t)
+    rows = _op(gd, p + "rows", "Reshape", [nchw, perm("shape_rows", [-1, w])], r)
+    along_w = _op(gd, p + "along_w", "MatMul", [rows, _const(gd, tf, p + "weights_w", interpolation_matrix(w, ow).T.copy())], m)
+    cube = _op(gd, p + "cube", "Reshape", [along_w, perm("shape_cube", [-1, h, ow])], r)
+    swapped = _op(gd, p + "swapped", "Transpose", [cube, perm("perm_swap", [0, 2, 1])], t)
+    cols = _op(gd, p + "cols", "Reshape", [swapped, perm("shape_cols", [-1, h])], r)
+    along_h = _op(gd, p + "along_h", "MatMul", [cols, _const(gd, tf, p + "weights_h", interpolation_matrix(h, oh).T.copy())], m)
+    back = _op(gd, p + "back", "Reshape", [along_h, perm("shape_back", [-1, c, ow, oh])], r)
+    # the original node becomes the last Transpose, keeping its name for its consumers
+    node.op = "Transpose"
+    del node.input[:]
+    node.input.extend([back, perm("perm_nhwc", [0, 3, 2, 1])])
+    for key in list(node.attr):
+        if not key.startswith("_"):
+            del node.attr[key]
+    node.attr["T"].type = f32
+    node.attr["Tperm"].type = i32
+    return None
