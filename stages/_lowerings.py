@@ -66,10 +66,14 @@ def resize_bilinear_half_pixel(tf, gd, node, nodes):
     size_node = nodes.get(node.input[1].partition(":")[0])
     if not shape or len(shape) != 4 or any(d < 0 for d in shape[1:]):
         return "the input's height, width and channels are not static (%s)" % (shape,)
-    if size_node is None or size_node.op != "Const":
-        return "the output size is not a constant"
     _, h, w, c = shape
-    oh, ow = [int(v) for v in tensor_util.MakeNdarray(size_node.attr["value"].tensor)]
+    if size_node is not None and size_node.op == "Const":
+        oh, ow = [int(v) for v in tensor_util.MakeNdarray(size_node.attr["value"].tensor)]
+    else:                                      # computed from Shape ops: the node's own static output
+        out = static_shape(nodes, node.name)
+        if not out or len(out) != 4 or min(out[1:3]) < 1:
+            return "the output size is neither a constant nor static"
+        oh, ow = out[1], out[2]
     f32, i32 = tf.float32.as_datatype_enum, tf.int32.as_datatype_enum
     if node.attr["T"].type != f32:
         return "the input is not float32"
@@ -98,4 +102,35 @@ def resize_bilinear_half_pixel(tf, gd, node, nodes):
             del node.attr[key]
     node.attr["T"].type = f32
     node.attr["Tperm"].type = i32
+    return None
+
+
+def grouped_conv2d(tf, node, nodes):
+    """Conv2D with a grouped filter (TF >= 2 reads groups off the filter's in-channels; TF 1.x
+    cannot): with one input channel per group it is a depthwise conv (multiplier = out / in), whose
+    filter is the same values reshaped. Returns None when not grouped or when rewritten in place,
+    else why it cannot be lowered."""
+    from tensorflow.python.framework import tensor_util
+    shape = static_shape(nodes, node.input[0])
+    chain = [nodes.get(node.input[1].partition(":")[0])]
+    while chain[-1] is not None and chain[-1].op == "Identity":      # frozen functions pass consts on
+        chain.append(nodes.get(chain[-1].input[0].partition(":")[0]))
+    filt = chain[-1]
+    if node.attr["data_format"].s not in (b"", b"NHWC") or not shape or len(shape) != 4 or shape[3] < 1:
+        return None
+    if filt is None or filt.op != "Const":
+        return None
+    weights = tensor_util.MakeNdarray(filt.attr["value"].tensor)
+    kh, kw, per_group, out = weights.shape
+    channels = shape[3]
+    if per_group == channels:
+        return None                           # an ordinary convolution
+    if per_group != 1 or out % channels:
+        return "a grouped convolution with %d input channels per group" % per_group
+    filt.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(
+        weights.reshape(kh, kw, channels, out // channels)))
+    for link in chain:                          # their recorded shapes are the grouped filter's
+        if "_output_shapes" in link.attr:
+            del link.attr["_output_shapes"]
+    node.op = "DepthwiseConv2dNative"
     return None

@@ -188,6 +188,10 @@ def _lower(tf, gd, node, nodes, dst_ops, version):
             return "ResizeBilinear(half_pixel_centers)->2 MatMul"
         return ("refused: %s (op ResizeBilinear: half_pixel_centers is not in TensorFlow %s and cannot be "
                 "lowered: %s)" % (node.name, version, why))
+    if node.op == "Conv2D":      # renamed in place when grouped; its attrs are then checked as usual
+        why = _lowerings.grouped_conv2d(tf, node, nodes)
+        if why:
+            return "refused: %s (op Conv2D: %s has no form in TensorFlow %s)" % (node.name, why, version)
     return None
 
 
@@ -200,6 +204,8 @@ def downgrade(tf, gd, source, target):
     for node in list(gd.node):
         original = node.op
         lowered = _lower(tf, gd, node, nodes, dst_ops, target["tensorflow"])
+        if original == "Conv2D" and node.op == "DepthwiseConv2dNative":
+            renamed["Conv2D(grouped)->DepthwiseConv2dNative"] = renamed.get("Conv2D(grouped)->DepthwiseConv2dNative", 0) + 1
         if lowered:
             if lowered.startswith("refused: "):
                 refused.append(lowered[len("refused: "):])

@@ -50,3 +50,55 @@ def test_bilinear_segnet_reaches_legacy_tf_through_the_lowering(target, model, t
     assert rep.downgrade["renamed"].get("ResizeBilinear(half_pixel_centers)->2 MatMul") == 1
     assert rep.verify.passed and not rep.verify.weak and rep.verify.max_abs_diff < 1e-5
     assert "ResizeBilinear" not in rep.graph["ops"] and rep.graph["ops"]["MatMul"] >= 2
+
+
+FCN_LIKE = '''
+import torch
+import torch.nn.functional as F
+
+class Net(torch.nn.Module):
+    """fcn's pattern: a bilinear resize back to the input's size (a size computed from Shape ops,
+    not a constant)."""
+    def __init__(self):
+        super().__init__()
+        self.pw = torch.nn.Conv2d(3, 8, 1)
+        self.dw = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)   # a depthwise conv as well
+
+    def forward(self, x):
+        y = self.dw(torch.relu(self.pw(x)))
+        return F.interpolate(y, size=x.shape[2:], mode="bilinear", align_corners=False)
+
+def build():
+    return Net()
+'''
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("target", ["tf1.4", "tf1.13"])
+def test_a_resize_to_a_computed_size_reaches_legacy_tf(target, tmp_path):
+    (tmp_path / "fcnlike.py").write_text(FCN_LIKE)
+    (tmp_path / "fcnlike.yaml").write_text("name: fcnlike\nmodel: {factory: fcnlike.py:build}\n"
+                                           "inputs: [{name: image, shape: [1, 3, 32, 32]}]\noutputs: [mask]\n"
+                                           f"target: {target}\nroute: onnx2tf-downgrade\n")
+    out = run_invoke("pipeline", "--config", str(tmp_path / "fcnlike.yaml"),
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    rep = Report.load(tmp_path / "a" / "fcnlike" / "report.json")
+    renamed = rep.downgrade["renamed"]
+    assert renamed.get("ResizeBilinear(half_pixel_centers)->2 MatMul") == 1, renamed
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.max_abs_diff < 1e-5
+
+
+@pytest.mark.stack
+def test_shufflenets_grouped_convs_become_depthwise_for_tf14(tmp_path):
+    """onnx2tf writes some of shufflenet_v2's depthwise convs as grouped Conv2D, which TF 1.4 cannot load."""
+    (tmp_path / "shufflenet.yaml").write_text(
+        "name: shufflenet\nmodel: {factory: 'torchvision.models:shufflenet_v2_x0_5'}\n"
+        "inputs: [{name: image, shape: [1, 3, 64, 64]}]\noutputs: [logits]\ntarget: tf1.4\n"
+        "route: onnx2tf-downgrade\n")
+    out = run_invoke("pipeline", "--config", str(tmp_path / "shufflenet.yaml"),
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    rep = Report.load(tmp_path / "a" / "shufflenet" / "report.json")
+    assert rep.downgrade["renamed"].get("Conv2D(grouped)->DepthwiseConv2dNative", 0) >= 1, rep.downgrade
+    assert rep.verify.passed and not rep.verify.weak
