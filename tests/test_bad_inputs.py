@@ -53,6 +53,9 @@ GOOD = str(ROOT / "configs" / "tinynet.yaml")
     (["batch", "--configs", GOOD, "--jobs", "abc"], ["--jobs takes a whole number >= 1, got 'abc'"]),
     (["matrix", "--jobs", "0"], ["--jobs takes a whole number >= 1, got '0'"]),
     (["matrix", "--models", "nosuch"], ["no matrix model 'nosuch'"]),
+    (["batch", "--configs", GOOD, "--executor", "foo"], ["unknown executor 'foo'", "one of local, slurm"]),
+    (["matrix", "--models", "multihead", "--executor", "slurm", "--max-jobs", "abc"],
+     ["--max-jobs takes a whole number >= 1, got 'abc'"]),
     (["inspect", "no/such/model.pb"], ["no/such/model.pb does not exist"]),
     (["inspect", GOOD], ["not a .pb, .onnx, .tflite or SavedModel directory"]),
 ])
