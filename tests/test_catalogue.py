@@ -21,8 +21,6 @@ REAL = [
     ("OpTooNew", "ValueError: No op named AddV2 in defined operations."),
     ("AvgPoolNoPads", "onnx-tf could not convert the model: TypeError: object of type 'NoneType' has no len()"),
     ("PadBeforePool", "onnx-tf could not convert the model: TypeError: pad() got multiple values for argument 'name'"),
-    ("MissingModule", "building the model torchvision.models:googlenet(**{}) failed: ModuleNotFoundError: "
-                      "No module named 'scipy'"),
 ]
 
 

@@ -66,10 +66,6 @@ CATALOGUE = (
     Known("PadBeforePool", r"pad\(\) got multiple values for argument 'name'", "onnx-tf 1.5.0 crashes on the Pad "
           "torch writes before an AveragePool (densenet, inception)",
           "take onnx2tf-downgrade for TF 1.15: `--route onnx2tf-downgrade`"),
-    Known("MissingModule", r"No module named '([\w.]+)'", "the model's code imports a package that the stage's env "
-          "does not have (torchvision's googlenet and inception import scipy, for example)",
-          "add the package with a pinned version to the export env's spec (envs/torch17.yml) and run "
-          "`invoke env.lock --name torch17`; the env is rebuilt from the new lock on the next run"),
     Known("OpsetUnsupported", r"Unsupported: ONNX export of operator (\w+)|Exporting the operator (\w+) to ONNX "
           r"opset version \d+ is not supported", "torch 1.7 cannot export that op at this opset",
           "raise the opset (opset: in the config) if the target reads it, or replace the op in the model "
