@@ -32,7 +32,7 @@ SLURM_HELP = {"executor": "local (threads here, default) | slurm (one job each, 
               "max_jobs": "slurm: jobs running at once"}
 
 
-def _executor(c, kind, jobs, partition=None, account=None, time_min=None, max_jobs=None):
+def _executor(c, settings, kind, jobs, partition=None, account=None, time_min=None, max_jobs=None):
     """The executor the flags and invoke.yaml's torch2tf.slurm ask for."""
     import dataclasses
     import os
@@ -45,7 +45,7 @@ def _executor(c, kind, jobs, partition=None, account=None, time_min=None, max_jo
                  "time_min": _int(time_min, "--time-min") if time_min is not None else None,
                  "max_jobs": _int(max_jobs, "--max-jobs") if max_jobs is not None else None}
     slurm = dataclasses.replace(slurm, **{k: v for k, v in overrides.items() if v is not None})
-    folder = _settings(c).artifacts_dir / "slurm" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    folder = settings.artifacts_dir / "slurm" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     return Executor(kind or "local", _jobs(jobs), slurm, folder)
 
 
@@ -237,7 +237,7 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
         return
     results = run_matrix(settings, models=_split(models), targets=_split(targets), routes=_split(routes),
                          fresh=fresh, echo=lambda line: print(line, flush=True),
-                         executor=_executor(c, executor, jobs, partition, account, time_min, max_jobs))
+                         executor=_executor(c, settings, executor, jobs, partition, account, time_min, max_jobs))
     passed = sum(1 for r in results["cells"] if r["status"] == "passed")
     print(f"{passed}/{len(results['cells'])} cells pass; report: {settings.matrix_dir / 'report.md'}")
 
@@ -251,9 +251,10 @@ def batch(c, configs, target=None, jobs=None, fresh=False, executor=None, partit
           time_min=None, max_jobs=None):
     """Many configs in one go, in parallel; every config checked before any runs; summary in artifacts/batch.json."""
     from torch2tf.batch import render, run_batch
-    summary = run_batch(_split(configs) or [], _settings(c), target=target, fresh=fresh,
+    settings = _settings(c)
+    summary = run_batch(_split(configs) or [], settings, target=target, fresh=fresh,
                         echo=lambda line: print(line, flush=True),
-                        executor=_executor(c, executor, jobs, partition, account, time_min, max_jobs))
+                        executor=_executor(c, settings, executor, jobs, partition, account, time_min, max_jobs))
     print(render(summary))
     if summary["passed"] < len(summary["runs"]):
         raise Exit(code=1)

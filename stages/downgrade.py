@@ -28,6 +28,7 @@ RENAMES = {
     "AddV2": ("Add", ()),
     "FusedBatchNormV3": ("FusedBatchNorm", ("U",)),     # only if the 6th output is unused (checked)
 }
+RESIZE_LOWERED = "ResizeBilinear(half_pixel_centers)->2 MatMul"
 # Not renamed: BatchMatMulV2 -> BatchMatMul is only right without batch broadcasting, which a
 # GraphDef without shapes cannot prove; such graphs are refused.
 
@@ -179,20 +180,22 @@ def inputs_first(gd):
 
 
 def _lower(tf, gd, node, nodes, dst_ops, version):
-    """An exact multi-op lowering of a node the target cannot run as is: what was done, "refused: why",
-    or None when the node needs none."""
+    """An exact lowering of a node the target cannot run as is: (what was done, why it was refused),
+    either or both None."""
     if node.op == "ResizeBilinear" and "half_pixel_centers" in node.attr and node.attr["half_pixel_centers"].b \
             and "half_pixel_centers" not in dst_ops.get("ResizeBilinear", {}).get("attrs", {}):
         why = _lowerings.resize_bilinear_half_pixel(tf, gd, node, nodes)
         if why is None:
-            return "ResizeBilinear(half_pixel_centers)->2 MatMul"
-        return ("refused: %s (op ResizeBilinear: half_pixel_centers is not in TensorFlow %s and cannot be "
-                "lowered: %s)" % (node.name, version, why))
+            return RESIZE_LOWERED, None
+        return None, ("%s (op ResizeBilinear: half_pixel_centers is not in TensorFlow %s and cannot be "
+                      "lowered: %s)" % (node.name, version, why))
     if node.op == "Conv2D":      # renamed in place when grouped; its attrs are then checked as usual
         why = _lowerings.grouped_conv2d(tf, node, nodes)
         if why:
-            return "refused: %s (op Conv2D: %s has no form in TensorFlow %s)" % (node.name, why, version)
-    return None
+            return None, "%s (op Conv2D: %s has no form in TensorFlow %s)" % (node.name, why, version)
+        if node.op == "DepthwiseConv2dNative":
+            return "Conv2D(grouped)->DepthwiseConv2dNative", None
+    return None, None
 
 
 def downgrade(tf, gd, source, target):
@@ -203,14 +206,12 @@ def downgrade(tf, gd, source, target):
     renamed, dropped, refused = {}, {}, []
     for node in list(gd.node):
         original = node.op
-        lowered = _lower(tf, gd, node, nodes, dst_ops, target["tensorflow"])
-        if original == "Conv2D" and node.op == "DepthwiseConv2dNative":
-            renamed["Conv2D(grouped)->DepthwiseConv2dNative"] = renamed.get("Conv2D(grouped)->DepthwiseConv2dNative", 0) + 1
+        lowered, refusal = _lower(tf, gd, node, nodes, dst_ops, target["tensorflow"])
         if lowered:
-            if lowered.startswith("refused: "):
-                refused.append(lowered[len("refused: "):])
-            else:
-                renamed[lowered] = renamed.get(lowered, 0) + 1
+            renamed[lowered] = renamed.get(lowered, 0) + 1
+        if refusal:
+            refused.append(refusal)
+        if refusal or lowered == RESIZE_LOWERED:      # replaced by new nodes: nothing left to check
             continue
         if node.op not in dst_ops:
             if node.op == "LeakyRelu" and _leaky_relu(gd, node, dst_ops):

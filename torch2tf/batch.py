@@ -95,8 +95,7 @@ def run_batch(patterns: list[str], settings: Settings, *, target: str | None = N
     rows = executor.run_all(paths, functools.partial(run_one, settings=settings, target=target, fresh=fresh), done,
                             echo, lost_row, settings)
     summary = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 1),
-               "executor": executor.kind, "jobs": executor.jobs if executor.kind == "local" else None,
-               "passed": sum(r["status"] == "passed" for r in rows), "runs": rows}
+               **executor.record(), "passed": sum(r["status"] == "passed" for r in rows), "runs": rows}
     atomic.write_text(settings.artifacts_dir / "batch.json", json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -11,7 +11,7 @@ from typing import Callable, Sequence, TypeVar
 
 from torch2tf import parallel, slurm
 from torch2tf.envs import store as envs
-from torch2tf.envs.specs import load_spec
+from torch2tf.envs.specs import load_specs
 from torch2tf.errors import ConfigError
 from torch2tf.settings import Settings
 from torch2tf.slurm import SlurmSettings
@@ -32,6 +32,10 @@ class Executor:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown executor {self.kind!r}", where="--executor", hint=f"one of {', '.join(KINDS)}")
 
+    def record(self) -> dict:
+        """What batch.json and matrix results.json say about where the jobs ran."""
+        return {"executor": self.kind, "jobs": self.jobs if self.kind == "local" else None}
+
     def describe(self) -> str:
         return f"{self.jobs} in parallel" if self.kind == "local" else \
             f"on Slurm (up to {self.slurm.max_jobs} jobs at once)"
@@ -48,7 +52,7 @@ class Executor:
 def _build_envs(settings: Settings, echo: Callable[[str], None]) -> None:
     """Every env, built here once before any job starts (a no-op when built): otherwise the first
     jobs would each wait on one node's build of the same env."""
-    for spec_path in sorted(settings.envs_dir.glob("*.yml")):
-        env, created = envs.build(load_spec(spec_path), settings)
+    for name, spec in load_specs(settings.envs_dir).items():
+        env, created = envs.build(spec, settings)
         if created:
-            echo(f"slurm: built env {spec_path.stem} in the store for the jobs: {env.path}")
+            echo(f"slurm: built env {name} in the store for the jobs: {env.path}")

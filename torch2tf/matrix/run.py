@@ -83,8 +83,7 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
     unfinished = [c.id for c, r in zip(todo, rows) if r["status"] in ("error", LOST)]
     results = collect(settings, select(settings))     # the whole matrix on file, not just this selection
     results["wall_seconds_this_run"] = round(time.time() - started, 1)
-    results["jobs"] = executor.jobs if executor.kind == "local" else None
-    results["executor"] = executor.kind
+    results.update(executor.record())
     results["unfinished"] = unfinished          # lost to the scheduler or a bug: `invoke matrix` runs them again
     write_results(out, results)
     return results

@@ -8,6 +8,7 @@ failed in report.json, with the failing log beside it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -91,14 +92,28 @@ def _copy_checked(src: Path, dst: Path, sha256: str) -> None:
     """Copy a stage output and check the copy is what the stage made: a cache entry changed or
     removed meanwhile (by a repair, or by hand) must never be published."""
     try:
-        _copy(src, dst)
-        same = file_digest(dst, {}) == sha256
+        if Path(src).is_dir():
+            shutil.copytree(src, dst)
+            copied = file_digest(dst, {})
+        else:
+            copied = _copy_hashing(src, dst)
     except FileNotFoundError:
-        same = False
-    if not same:
+        copied = None
+    if copied != sha256:
         raise Torch2TFError(f"the stage output {src} changed or vanished before it was published", where=str(src),
-                         hint="run again: the stage is re-run from a repaired cache entry",
+                            hint="run again: the stage is re-run from a repaired cache entry",
                             error_class="CacheChanged")
+
+
+def _copy_hashing(src: Path, dst: Path) -> str:
+    """Copy a file and return the sha256 of the bytes written, reading the source once."""
+    h = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            h.update(block)
+            fout.write(block)
+    shutil.copymode(src, dst)
+    return h.hexdigest()
 
 
 def _copy(src: Path, dst: Path) -> None:
