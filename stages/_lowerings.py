@@ -134,3 +134,81 @@ def grouped_conv2d(tf, node, nodes):
             del link.attr["_output_shapes"]
     node.op = "DepthwiseConv2dNative"
     return None
+
+
+def _int_attrs(node, **values):
+    for key, value in values.items():
+        node.attr[key].i = value
+
+
+def batch_matmul_v2(tf, gd, node, nodes):
+    """BatchMatMulV2 (TF >= 1.14: batch dims broadcast) in the forms TF 1.x has: BatchMatMul when the
+    batch dims are equal and static, and Reshape -> MatMul -> Reshape when the right operand is a
+    matrix (a Linear layer on a sequence). Rewrites `node` in place and returns None, else why not."""
+    sx = static_shape(nodes, node.input[0])
+    sy = static_shape(nodes, node.input[1])
+    if not sx or not sy:
+        return "the operands' shapes are not known"
+    adj_x, adj_y = node.attr["adj_x"].b, node.attr["adj_y"].b
+    if len(sx) == len(sy) and sx[:-2] == sy[:-2] and all(d >= 0 for d in sx[:-2]):
+        node.op = "BatchMatMul"              # same attrs (T, adj_x, adj_y), no broadcasting needed
+        return None
+    if len(sy) != 2 or adj_x or len(sx) < 2 or sx[-1] < 0:
+        return "batch dims %s and %s would broadcast" % (sx[:-2], sy[:-2])
+    dtype = node.attr["T"].type
+    i32 = tf.int32.as_datatype_enum
+    k, n = sx[-1], (sy[0] if adj_y else sy[1])
+    p = node.name + "/torch2tf_matmul/"
+    rows = _op(gd, p + "rows", "Reshape", [node.input[0], _const(gd, tf, p + "shape_rows", np.array([-1, k], np.int32))],
+               {"T": dtype, "Tshape": i32})
+    product = _op(gd, p + "product", "MatMul", [rows, node.input[1]], {"T": dtype})
+    gd.node[-1].attr["transpose_a"].b = False
+    gd.node[-1].attr["transpose_b"].b = adj_y
+    out = static_shape(nodes, node.name)
+    if out and all(d >= 0 for d in out):
+        shape = _const(gd, tf, p + "shape_out", np.array(out, np.int32))
+    else:                                    # a dynamic dim (batch): x's leading dims, then n
+        lead = _op(gd, p + "shape_x", "Shape", [node.input[0]], {"T": dtype, "out_type": i32})
+        begin, end, step = [_const(gd, tf, p + name, np.array([v], np.int32))
+                            for name, v in (("begin", 0), ("end", -1), ("step", 1))]
+        lead = _op(gd, p + "lead", "StridedSlice", [lead, begin, end, step], {"T": i32, "Index": i32})
+        _int_attrs(gd.node[-1], begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0, shrink_axis_mask=0)
+        shape = _op(gd, p + "shape_out", "ConcatV2",
+                    [lead, _const(gd, tf, p + "n", np.array([n], np.int32)), _const(gd, tf, p + "axis", np.array(0, np.int32))],
+                    {"T": i32, "Tidx": i32})
+        gd.node[-1].attr["N"].i = 2
+    # the original node becomes the last Reshape, keeping its name for its consumers
+    node.op = "Reshape"
+    del node.input[:]
+    node.input.extend([product, shape])
+    for key in list(node.attr):
+        if not key.startswith("_"):
+            del node.attr[key]
+    node.attr["T"].type = dtype
+    node.attr["Tshape"].type = i32
+    return None
+
+
+def softmax_2d(tf, gd, node, nodes):
+    """Softmax / LogSoftmax over the last axis of an N-D tensor as Reshape -> op on a matrix ->
+    Reshape back (TF 1.4's kernels take matrices only: "logits must be 2-dimensional"; its Python
+    tf.nn.softmax did this reshaping, a graph from a newer TF does not). Returns (rewritten, why not)."""
+    shape = static_shape(nodes, node.input[0])
+    if shape is None:
+        return False, "the input's rank is not known"
+    if len(shape) <= 2:
+        return False, None
+    if shape[-1] < 0:
+        return False, "the softmax axis has no static size"
+    dtype, i32 = node.attr["T"].type, tf.int32.as_datatype_enum
+    p = node.name + "/torch2tf_2d/"
+    rows = _op(gd, p + "rows", "Reshape", [node.input[0], _const(gd, tf, p + "shape_rows", np.array([-1, shape[-1]], np.int32))],
+               {"T": dtype, "Tshape": i32})
+    flat = _op(gd, p + node.op, node.op, [rows], {"T": dtype})
+    back = _op(gd, p + "shape", "Shape", [node.input[0]], {"T": dtype, "out_type": i32})
+    # the original node becomes the last Reshape, keeping its name for its consumers
+    node.op = "Reshape"
+    del node.input[:]
+    node.input.extend([flat, back])
+    node.attr["Tshape"].type = i32
+    return True, None

@@ -4,6 +4,7 @@ inputs, static batch). Runs in an env whose onnx knows both the source and the t
 
 import os
 
+import _onnx_rewrites
 import _protocol
 from _protocol import StageFailure
 
@@ -11,45 +12,47 @@ from _protocol import StageFailure
 CONTRACT = {
     "inputs": {"model": True},
     "params": {"ir_version": False, "opset": False, "initializers_as_inputs": False, "static_shapes": False,
-               "explicit_pool_pads": False},
+               "explicit_pool_pads": False, "fold_shapes": False, "fold_batchnorm": False,
+               "zero_pool_pads": False, "matmul_2d": False, "unroll_lstm": False},
     "outputs": ["model"],
 }
 
 
-FLOAT_LOWEST = -3.4028234663852886e38
+# rewrites a route can ask for, in the order they run (each exact; see _onnx_rewrites)
+REWRITES = ("fold_shapes", "unroll_lstm", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "explicit_pool_pads")
 
 
-def explicit_pool_pads(model, helper):
-    """MaxPool(pads=p) -> Pad(p, value=lowest float) + MaxPool(pads=0).
+def rewrite(model, params):
+    """Apply the rewrites the route asks for; returns notes of what changed."""
+    from onnx import helper, numpy_helper
+    notes = []
+    for name in REWRITES:
+        if params.get(name):
+            count = getattr(_onnx_rewrites, name)(model, helper, numpy_helper)
+            if count:
+                notes.append("%s: %d nodes" % (name, count))
+    return notes
 
-    onnx-tf 1.1.2 implements a MaxPool whose pads are not TF's SAME as tf.py_func, which runs only
-    in the converting process (KeyError: 'pyfunc_0' anywhere else). Pad-2 (attribute form, opsets
-    2-10) converts to a plain tf.pad, and the pool then is VALID.
-    """
-    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    if opset >= 11:     # Pad-11 takes pads as an input; newer converters handle pool pads anyway
-        return 0
-    graph = model.graph
-    nodes = []
-    count = 0
-    for node in graph.node:
-        attrs = dict((a.name, helper.get_attribute_value(a)) for a in node.attribute)
-        pads = attrs.get("pads")
-        if node.op_type != "MaxPool" or not pads or not any(pads) or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            nodes.append(node)
-            continue
-        half = len(pads) // 2
-        padded = node.input[0] + "__torch2tf_padded_" + str(count)
-        nodes.append(helper.make_node("Pad", [node.input[0]], [padded], mode="constant", value=FLOAT_LOWEST,
-                                      pads=[0, 0] + list(pads[:half]) + [0, 0] + list(pads[half:])))
-        kept = dict((k, v) for k, v in attrs.items() if k != "pads")
-        nodes.append(helper.make_node("MaxPool", [padded] + list(node.input[1:]), list(node.output),
-                                      name=node.name, **kept))
-        count += 1
-    if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return count
+
+def static_shapes(graph, static):
+    """Symbolic input dims -> the sizes given; symbolic output dims and value_info cleared (the
+    converter infers them). Returns notes."""
+    notes = []
+    for value in graph.input:
+        if value.name in static:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, static[value.name]):
+                if dim.dim_param:
+                    notes.append("%s: %s -> %d" % (value.name, dim.dim_param, size))
+                    dim.Clear()
+                    dim.dim_value = int(size)
+    if static:
+        for value in graph.output:   # symbolic output dims would stay symbolic: let the converter infer
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param:
+                    dim.Clear()
+        del graph.value_info[:]
+    return notes
 
 
 def run(request):
@@ -71,10 +74,8 @@ def run(request):
         notes.append("opset %d -> %d" % (current, opset))
 
     graph = model.graph
-    if params.get("explicit_pool_pads"):
-        rewritten = explicit_pool_pads(model, helper)
-        if rewritten:
-            notes.append("%d padded MaxPool -> Pad + MaxPool" % rewritten)
+    notes.extend(static_shapes(graph, params.get("static_shapes") or {}))
+    notes.extend(rewrite(model, params))
 
     if params.get("initializers_as_inputs"):
         # IR >= 4 lets initializers stay out of graph inputs; onnx <= 1.3 requires them there.
@@ -86,22 +87,6 @@ def run(request):
                 added += 1
         if added:
             notes.append("%d initializers added as graph inputs" % added)
-
-    static = params.get("static_shapes") or {}
-    for value in graph.input:
-        if value.name in static:
-            dims = value.type.tensor_type.shape.dim
-            for dim, size in zip(dims, static[value.name]):
-                if dim.dim_param:
-                    notes.append("%s: %s -> %d" % (value.name, dim.dim_param, size))
-                    dim.Clear()
-                    dim.dim_value = int(size)
-    if static:
-        for value in graph.output:   # symbolic output dims would stay symbolic: let the converter infer
-            for dim in value.type.tensor_type.shape.dim:
-                if dim.dim_param:
-                    dim.Clear()
-        del graph.value_info[:]
 
     ir = params.get("ir_version")
     if ir and model.ir_version != ir:

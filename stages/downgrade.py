@@ -29,8 +29,14 @@ RENAMES = {
     "FusedBatchNormV3": ("FusedBatchNorm", ("U",)),     # only if the 6th output is unused (checked)
 }
 RESIZE_LOWERED = "ResizeBilinear(half_pixel_centers)->2 MatMul"
-# Not renamed: BatchMatMulV2 -> BatchMatMul is only right without batch broadcasting, which a
-# GraphDef without shapes cannot prove; such graphs are refused.
+MATMUL_RESHAPED = "BatchMatMulV2(matrix operand)->Reshape+MatMul+Reshape"
+SOFTMAX_2D = "Softmax(N-D)->Reshape+Softmax+Reshape"
+# lowerings that replace a node by new ones: nothing of the original is left to check
+REPLACED = (RESIZE_LOWERED, MATMUL_RESHAPED, SOFTMAX_2D)
+# runtimes whose Softmax / LogSoftmax kernels take matrices only (seen in TF 1.4.1; 1.13.1 runs N-D)
+SOFTMAX_2D_BEFORE = (1, 13)
+# Not renamed blindly: BatchMatMulV2 -> BatchMatMul is only right without batch broadcasting, which
+# the recorded shapes must prove (_lowerings.batch_matmul_v2).
 
 
 def load_registry(path):
@@ -179,6 +185,10 @@ def inputs_first(gd):
     return True
 
 
+def _version(text):
+    return tuple(int(part) for part in text.split(".")[:2])
+
+
 def _lower(tf, gd, node, nodes, dst_ops, version):
     """An exact lowering of a node the target cannot run as is: (what was done, why it was refused),
     either or both None."""
@@ -189,6 +199,16 @@ def _lower(tf, gd, node, nodes, dst_ops, version):
             return RESIZE_LOWERED, None
         return None, ("%s (op ResizeBilinear: half_pixel_centers is not in TensorFlow %s and cannot be "
                       "lowered: %s)" % (node.name, version, why))
+    if node.op == "BatchMatMulV2" and node.op not in dst_ops:
+        why = _lowerings.batch_matmul_v2(tf, gd, node, nodes)
+        if why:
+            return None, "%s (op BatchMatMulV2: not in TensorFlow %s and cannot be lowered: %s)" % (node.name, version, why)
+        return ("BatchMatMulV2->BatchMatMul" if node.op == "BatchMatMul" else MATMUL_RESHAPED), None
+    if node.op in ("Softmax", "LogSoftmax") and _version(version) < SOFTMAX_2D_BEFORE:
+        done, why = _lowerings.softmax_2d(tf, gd, node, nodes)
+        if why:
+            return None, "%s (op %s: TensorFlow %s takes matrices only, and %s)" % (node.name, node.op, version, why)
+        return (SOFTMAX_2D if done else None), None
     if node.op == "Conv2D":      # renamed in place when grouped; its attrs are then checked as usual
         why = _lowerings.grouped_conv2d(tf, node, nodes)
         if why:
@@ -211,7 +231,7 @@ def downgrade(tf, gd, source, target):
             renamed[lowered] = renamed.get(lowered, 0) + 1
         if refusal:
             refused.append(refusal)
-        if refusal or lowered == RESIZE_LOWERED:      # replaced by new nodes: nothing left to check
+        if refusal or lowered in REPLACED:
             continue
         if node.op not in dst_ops:
             if node.op == "LeakyRelu" and _leaky_relu(gd, node, dst_ops):

@@ -11,6 +11,10 @@ from torch2tf.envs.specs import load_spec
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
 
+# what a route's adapt step may ask of stages/adapt.py (its CONTRACT checks the request again)
+ADAPT_PARAMS = {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads",
+                "fold_shapes", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "unroll_lstm"}
+
 TOOLS = {"onnx-tf", "onnx2tf"}
 READABLE = {"onnx", "frozen_pb", "saved_model", "tflite"}        # kinds of artifact `readers:` covers
 # the packages whose pinned versions describe a stack (read from its env spec)
@@ -128,7 +132,7 @@ def load_compat(path: Path, envs_dir: Path) -> Compat:
             export = _step(r["export"], f"{rw}.export", stacks, {"opset"})
             typed(export.params.get("opset"), int, f"{rw}.export.opset", "opset")
             adapt = _step(r["adapt"], f"{rw}.adapt", stacks,
-                          {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads"}) if r.get("adapt") else None
+                          ADAPT_PARAMS) if r.get("adapt") else None
             convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool", "layout"})
             if convert.params.get("layout", "nchw") not in LAYOUTS:
                 raise ConfigError(f"unknown layout {convert.params['layout']!r}", where=f"{rw}.convert.layout",

@@ -185,14 +185,15 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
     steps = [_export(cfg, route.export.env, opset, runs)]
     primary = "model.tflite" if route.artifact == "tflite" else "model.pb"
     if not options.export_only:
-        steps.append(_verify(cfg, "onnx-check", route.export.env, From("export", "model"), "onnxruntime", "nchw",
-                             Check("model.onnx", "onnxruntime (the ONNX export itself)",
-                                   "the export is already wrong before any TensorFlow: try another opset or "
-                                   "check the model", explain_with="export"), runs))
         model = From("export", "model")
-        if route.adapt:
+        what = "onnxruntime (the ONNX export itself)"
+        if route.adapt:     # checked as the converter reads it, so that adapt's rewrites are checked too
             steps.append(_adapt(cfg, route))
             model = From("adapt", "model")
+            what = "onnxruntime (the ONNX export, as adapted for the converter)"
+        steps.append(_verify(cfg, "onnx-check", route.export.env, model, "onnxruntime", "nchw",
+                             Check("model.onnx", what, "the export is already wrong before any TensorFlow: try "
+                                   "another opset or check the model", explain_with="export"), runs))
         if route.artifact == "tflite":
             steps += _tflite_steps(cfg, route, model, runs)
         else:

@@ -1,0 +1,315 @@
+"""Exact rewrites of an ONNX graph that legacy converters read wrongly or not at all (Python 3.6;
+onnx + numpy). Each returns how many nodes it rewrote; adapt applies those a route asks for.
+
+- fold_batchnorm: onnx-tf 1.1.2 runs a standalone BatchNormalization in training mode (opset 7 has
+  no is_test), normalising with the batch's own statistics: it becomes Mul + Add by constants.
+- zero_pool_pads: onnx-tf 1.3.0 crashes on a pool without a `pads` attribute ("object of type
+  'NoneType' has no len()", AdaptiveAvgPool2d to the same size): the default zeros are spelled out.
+- matmul_2d: onnx-tf <= 1.3 converts MatMul with tf.matmul, which in TF 1.x takes equal ranks only
+  (a Linear layer on a sequence: [S, B, K] x [K, N]): Flatten -> MatMul -> Reshape.
+- fold_shapes: with static input shapes, Shape-derived subgraphs are constants; folding them turns
+  opset 7's ConstantFill (LSTM zero states; experimental, unknown to onnxruntime) into a Constant.
+- unroll_lstm: onnx-tf 1.1.2 builds its own LSTM cell and ignores the ONNX weights: the LSTM
+  becomes its per-step ops over the (static) sequence.
+- explicit_pool_pads: onnx-tf 1.1.2 turns a MaxPool with pads TF cannot express into tf.py_func.
+"""
+
+import numpy as np
+
+
+def _attrs(helper, node):
+    return dict((a.name, helper.get_attribute_value(a)) for a in node.attribute)
+
+
+def _initializers(graph, numpy_helper):
+    return dict((t.name, numpy_helper.to_array(t)) for t in graph.initializer)
+
+
+def _unique(graph, base):
+    taken = set(n for node in graph.node for n in node.output) | set(t.name for t in graph.initializer)
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = "%s_%d" % (base, i)
+    return name
+
+
+def fold_batchnorm(model, helper, numpy_helper):
+    """BatchNormalization(x, scale, B, mean, var) with constant parameters -> x * s + (B - mean * s),
+    s = scale / sqrt(var + eps), broadcast over the channel axis 1."""
+    graph = model.graph
+    consts = _initializers(graph, numpy_helper)
+    shapes = _shapes(model)
+    nodes, count = [], 0
+    for node in graph.node:
+        params = [consts.get(name) for name in node.input[1:5]]
+        if node.op_type != "BatchNormalization" or len(node.output) != 1 or any(p is None for p in params):
+            nodes.append(node)
+            continue
+        scale, bias, mean, var = [p.astype(np.float64) for p in params]
+        eps = _attrs(helper, node).get("epsilon", 1e-5)
+        s = scale / np.sqrt(var + eps)
+        rank = len(shapes[node.input[0]]) if shapes.get(node.input[0]) else 4
+        shape = [-1] + [1] * (rank - 2)          # [C, 1, 1]: broadcasts over N, C, H, W
+        names = [_unique(graph, node.output[0] + suffix) for suffix in ("__bn_scale", "__bn_shift", "__bn_scaled")]
+        graph.initializer.extend([
+            numpy_helper.from_array(s.reshape(shape).astype(np.float32), names[0]),
+            numpy_helper.from_array((bias - mean * s).reshape(shape).astype(np.float32), names[1])])
+        nodes.append(helper.make_node("Mul", [node.input[0], names[0]], [names[2]], name=node.name + "_scale"))
+        nodes.append(helper.make_node("Add", [names[2], names[1]], list(node.output), name=node.name))
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
+def _shapes(model):
+    """name -> list of dims (int, or None when symbolic) from onnx's shape inference."""
+    from onnx import shape_inference
+    inferred = shape_inference.infer_shapes(model).graph
+    shapes = {}
+    for value in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
+        t = value.type.tensor_type
+        if t.HasField("shape"):
+            shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+    for init in inferred.initializer:
+        shapes[init.name] = list(init.dims)
+    return shapes
+
+
+def zero_pool_pads(model, helper, numpy_helper=None):
+    """Pools with neither `pads` nor `auto_pad` get pads of zeros (the default, written out)."""
+    count = 0
+    for node in model.graph.node:
+        attrs = _attrs(helper, node)
+        if node.op_type in ("AveragePool", "MaxPool") and "pads" not in attrs and "auto_pad" not in attrs:
+            spatial = len(attrs["kernel_shape"])
+            node.attribute.extend([helper.make_attribute("pads", [0] * (2 * spatial))])
+            count += 1
+    return count
+
+
+def matmul_2d(model, helper, numpy_helper):
+    """MatMul(A of rank r > 2, B of rank 2) -> Reshape(MatMul(Flatten(A, r - 1), B), A's dims + [N]),
+    where at most one of A's leading dims is unknown (it becomes -1)."""
+    graph = model.graph
+    shapes = _shapes(model)
+    nodes, count = [], 0
+    for node in graph.node:
+        a, b = (shapes.get(node.input[0]), shapes.get(node.input[1])) if node.op_type == "MatMul" else (None, None)
+        if not a or not b or len(a) <= 2 or len(b) != 2 or b[1] is None or sum(d is None for d in a[:-1]) > 1:
+            nodes.append(node)
+            continue
+        flat, product, target = [_unique(graph, node.output[0] + s) for s in ("__flat", "__2d", "__shape")]
+        dims = [-1 if d is None else d for d in a[:-1]] + [b[1]]
+        graph.initializer.extend([numpy_helper.from_array(np.array(dims, np.int64), target)])
+        nodes.append(helper.make_node("Flatten", [node.input[0]], [flat], axis=len(a) - 1, name=node.name + "_flat"))
+        nodes.append(helper.make_node("MatMul", [flat, node.input[1]], [product], name=node.name + "_2d"))
+        nodes.append(helper.make_node("Reshape", [product, target], list(node.output), name=node.name))
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
+def _evaluate(op, attrs, args):
+    """numpy value of a shape-arithmetic node whose inputs are all known, or None."""
+    if op == "Shape":
+        return np.array(args[0].shape, np.int64)
+    if op == "Cast":
+        from onnx import mapping
+        return args[0].astype(mapping.TENSOR_TYPE_TO_NP_TYPE[attrs["to"]])
+    if op == "Gather":
+        return np.take(args[0], args[1], axis=attrs.get("axis", 0))
+    if op == "Unsqueeze":
+        out = args[0]
+        for axis in sorted(attrs["axes"]):
+            out = np.expand_dims(out, axis)
+        return out
+    if op == "Concat":
+        return np.concatenate(args, axis=attrs["axis"])
+    if op == "Slice" and len(args) == 1:      # opsets < 10: starts / ends / axes are attributes
+        index = [slice(None)] * args[0].ndim
+        for axis, start, end in zip(attrs.get("axes", range(args[0].ndim)), attrs["starts"], attrs["ends"]):
+            index[axis] = slice(start, end)
+        return args[0][tuple(index)]
+    if op in ("Add", "Sub", "Mul") and len(args) == 2:
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](args[0], args[1])
+    if op == "Squeeze" and len(args) == 1:
+        return np.squeeze(args[0], axis=tuple(attrs["axes"])) if "axes" in attrs else np.squeeze(args[0])
+    if op == "ConstantFill" and attrs.get("input_as_shape"):
+        from onnx import mapping
+        dtype = mapping.TENSOR_TYPE_TO_NP_TYPE[attrs.get("dtype", 1)]
+        return np.full([int(d) for d in args[0]], attrs.get("value", 0.0), dtype)
+    return None
+
+
+def fold_shapes(model, helper, numpy_helper):
+    """Replace every node computable from static input shapes and constants by a Constant. Shape
+    reads only its input's shape, so it folds as soon as that shape is static."""
+    graph = model.graph
+    shapes = _shapes(model)
+    known = _initializers(graph, numpy_helper)
+    nodes, count = [], 0
+    for node in graph.node:
+        attrs = _attrs(helper, node)
+        value = None
+        if node.op_type == "Constant" and "value" in attrs:
+            known[node.output[0]] = numpy_helper.to_array(attrs["value"])
+        elif node.op_type == "Shape" and shapes.get(node.input[0]) and None not in shapes[node.input[0]]:
+            value = np.array(shapes[node.input[0]], np.int64)
+        elif node.input and all(name in known for name in node.input):
+            value = _evaluate(node.op_type, attrs, [known[name] for name in node.input])
+        if value is None:
+            nodes.append(node)
+            continue
+        known[node.output[0]] = value
+        nodes.append(helper.make_node("Constant", [], list(node.output), name=node.name,
+                                      value=numpy_helper.from_array(np.asarray(value), node.output[0])))
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(_live(graph, nodes))
+    return count
+
+
+def _live(graph, nodes):
+    """The nodes whose outputs something still reads (folding leaves the old constants unread)."""
+    wanted = set(o.name for o in graph.output)
+    kept = []
+    for node in reversed(nodes):
+        if any(o in wanted for o in node.output):
+            kept.append(node)
+            wanted.update(node.input)
+    return list(reversed(kept))
+
+
+FLOAT_LOWEST = -3.4028234663852886e38
+
+
+def explicit_pool_pads(model, helper, numpy_helper=None):
+    """MaxPool(pads=p) -> Pad(p, value=lowest float) + MaxPool(pads=0).
+
+    onnx-tf 1.1.2 implements a MaxPool whose pads are not TF's SAME as tf.py_func, which runs only
+    in the converting process (KeyError: 'pyfunc_0' anywhere else). Pad-2 (attribute form, opsets
+    2-10) converts to a plain tf.pad, and the pool then is VALID.
+    """
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset >= 11:     # Pad-11 takes pads as an input; newer converters handle pool pads anyway
+        return 0
+    graph = model.graph
+    nodes = []
+    count = 0
+    for node in graph.node:
+        attrs = dict((a.name, helper.get_attribute_value(a)) for a in node.attribute)
+        pads = attrs.get("pads")
+        if node.op_type != "MaxPool" or not pads or not any(pads) or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            nodes.append(node)
+            continue
+        half = len(pads) // 2
+        padded = node.input[0] + "__torch2tf_padded_" + str(count)
+        nodes.append(helper.make_node("Pad", [node.input[0]], [padded], mode="constant", value=FLOAT_LOWEST,
+                                      pads=[0, 0] + list(pads[:half]) + [0, 0] + list(pads[half:])))
+        kept = dict((k, v) for k, v in attrs.items() if k != "pads")
+        nodes.append(helper.make_node("MaxPool", [padded] + list(node.input[1:]), list(node.output),
+                                      name=node.name, **kept))
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
+def _constants(graph, numpy_helper, helper):
+    """name -> numpy value of every initializer and Constant node."""
+    known = _initializers(graph, numpy_helper)
+    for node in graph.node:
+        if node.op_type == "Constant":
+            known[node.output[0]] = numpy_helper.to_array(_attrs(helper, node)["value"])
+    return known
+
+
+def _plain_lstm(node, helper, known, shapes):
+    """(W, R, B) of a forward LSTM with default activations, no clip, peepholes or sequence lengths,
+    constant weights and a static input; else None."""
+    attrs = _attrs(helper, node)
+    inputs = list(node.input) + [""] * (8 - len(node.input))
+    x = shapes.get(inputs[0])
+    if attrs.get("direction", b"forward") not in (b"forward", "forward") or "clip" in attrs or \
+            "activations" in attrs or attrs.get("input_forget") or inputs[4] or inputs[7]:
+        return None
+    if not x or None in x or inputs[1] not in known or inputs[2] not in known or (inputs[3] and inputs[3] not in known):
+        return None
+    hidden = attrs["hidden_size"]
+    bias = known[inputs[3]][0] if inputs[3] else np.zeros(8 * hidden, np.float32)
+    return known[inputs[1]][0], known[inputs[2]][0], bias[:4 * hidden] + bias[4 * hidden:]
+
+
+def unroll_lstm(model, helper, numpy_helper):
+    """A forward LSTM over a static sequence, as the per-step ops (MatMul, Add, Sigmoid, Tanh, Mul):
+    onnx-tf 1.1.2 builds a tf.contrib LSTMCell with fresh variables and ignores the ONNX weights.
+    Gate order is ONNX's (i, o, f, c); fold_shapes must run first (torch computes W, R, B with ops)."""
+    graph = model.graph
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset >= 13:                      # Split and Squeeze take inputs there; no legacy route reads it
+        return 0
+    known, shapes = _constants(graph, numpy_helper, helper), _shapes(model)
+    nodes, count = [], 0
+    for node in graph.node:
+        weights = _plain_lstm(node, helper, known, shapes) if node.op_type == "LSTM" else None
+        if weights is None:
+            nodes.append(node)
+            continue
+        nodes.extend(_unrolled(graph, node, weights, shapes[node.input[0]], helper, numpy_helper))
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
+def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
+    steps, batch, _ = x_shape
+    w, r, b = weights
+    hidden = r.shape[1]
+    p = _unique(graph, node.name or node.output[0]) + "__unrolled/"
+
+    def const(name, value):
+        graph.initializer.extend([numpy_helper.from_array(np.asarray(value), p + name)])
+        return p + name
+
+    def op(kind, inputs, name, **attrs):
+        out.append(helper.make_node(kind, inputs, [p + name], name=p + name, **attrs))
+        return p + name
+
+    out = []
+    wt, rt, bias = const("W", w.T.copy()), const("R", r.T.copy()), const("B", b)
+    state_shape = const("state_shape", np.array([batch, hidden], np.int64))
+    inputs = list(node.input) + [""] * (8 - len(node.input))
+    zeros = np.zeros((batch, hidden), np.float32)
+    h = op("Reshape", [inputs[5], state_shape], "h_init") if inputs[5] else const("h_init", zeros)
+    c = op("Reshape", [inputs[6], state_shape], "c_init") if inputs[6] else const("c_init", zeros)
+    ys = []
+    for t in range(steps):
+        x = op("Gather", [inputs[0], const("t%d" % t, np.array(t, np.int64))], "x%d" % t, axis=0)
+        gates = op("Add", [op("Add", [op("MatMul", [x, wt], "xw%d" % t), op("MatMul", [h, rt], "hr%d" % t)],
+                              "sum%d" % t), bias], "gates%d" % t)
+        split = helper.make_node("Split", [gates], [p + "gate_%s%d" % (g, t) for g in "iofc"], axis=1, split=[hidden] * 4)
+        out.append(split)
+        i, o, f = [op("Sigmoid", [p + "gate_%s%d" % (g, t)], "%s_act%d" % (g, t)) for g in "iof"]
+        g = op("Tanh", [p + "gate_c%d" % t], "g_act%d" % t)
+        c = op("Add", [op("Mul", [f, c], "fc%d" % t), op("Mul", [i, g], "ig%d" % t)], "cell%d" % t)
+        h = op("Mul", [o, op("Tanh", [c], "tanh_cell%d" % t)], "h%d" % t)
+        ys.append(h)
+    outputs = list(node.output) + [""] * (3 - len(node.output))
+    if outputs[0]:
+        y_shape = const("y_shape", np.array([1, 1, batch, hidden], np.int64))
+        parts = [op("Reshape", [y, y_shape], "y%d" % t) for t, y in enumerate(ys)]
+        out.append(helper.make_node("Concat", parts, [outputs[0]], axis=0, name=p + "Y"))
+    final_shape = const("final_shape", np.array([1, batch, hidden], np.int64))
+    for name, value in ((outputs[1], h), (outputs[2], c)):
+        if name:
+            out.append(helper.make_node("Reshape", [value, final_shape], [name], name=p + name))
+    return out
