@@ -212,6 +212,7 @@ def run(request):
         raise StageFailure("the model returns %d output(s) but the config names %d: %s" % (len(refs), len(names), names),
                            hint="list one name per model output under `outputs:`", kind="ConfigMismatch")
 
+    sensitivity = input_sensitivity(model, params["inputs"], refs, names, rng, torch)
     onnx_path = os.path.join(out_dir, "model.onnx")
     shims = export_onnx(model, tensors, onnx_path, names, params, torch)
 
@@ -225,8 +226,18 @@ def run(request):
     _protocol.log("exported %s at opset %d%s" % (params["factory"], params["opset"],
                                                  "; shims: %s" % ", ".join(sorted(shims)) if shims else ""))
     return {"outputs": outputs, "metrics": {"torch": torch.__version__, "opset": params["opset"],
-                                            "shims": sorted(shims),
+                                            "shims": sorted(shims), "input_sensitivity": sensitivity,
                                             "latency_ms": eager_latency(model, tensors, torch, params)}}
+
+
+def input_sensitivity(model, specs, refs, names, rng, torch):
+    """Per output, how far a second random input moves it (max abs): the host marks a check weak
+    when that is within the tolerance, since a graph that ignored its input would then pass."""
+    second = tuple(torch.from_numpy(make_input(spec, None, rng)) for spec in specs)
+    with torch.no_grad():
+        others = flatten_outputs(model(*second), torch)
+    return dict((name, float((a.double() - b.double()).abs().max()) if a.numel() else 0.0)
+                for name, a, b in zip(names, refs, others))
 
 
 def export_onnx(model, tensors, onnx_path, names, params, torch):

@@ -39,3 +39,25 @@ def test_an_all_zero_reference_is_weak():
 def test_shape_mismatch_and_non_finite_fail():
     assert not compare("y", np.zeros(3), np.zeros(4), ATOL, RTOL)["passed"]
     assert not compare("y", np.array([np.nan, 1.0]), np.array([1.0, 1.0]), ATOL, RTOL)["passed"]
+
+
+def _verified(ref, got, sensitivity):
+    from torch2tf.run.report import Verification
+    v = Verification(artifact="model.pb", step="verify", env="tf14", passed=True,
+                     outputs=[compare("logits", got, ref, 1e-4, 1e-3)])
+    v.mark_insensitive({"logits": sensitivity})
+    return v
+
+
+def test_an_output_that_ignores_the_input_makes_the_check_weak():
+    ref = np.array([0.5, -1.0, 2.0])
+    # a second input moved the reference by 1e-5: a graph that returned a constant would pass
+    v = _verified(ref, ref + 1e-6, 1e-5)
+    assert v.passed and v.weak
+    assert "hardly depends on the input" in v.outputs[0]["note"]
+
+
+def test_an_output_that_follows_the_input_keeps_the_check_strong():
+    ref = np.array([0.5, -1.0, 2.0])
+    v = _verified(ref, ref + 1e-6, 0.3)
+    assert v.passed and not v.weak and "note" not in v.outputs[0]

@@ -27,17 +27,19 @@ def _label(cell: dict | None) -> str:
     if cell is None:
         return "—"
     if cell["status"] == "passed":
-        return f"✅ {cell['max_abs_diff']:.0e}"
+        return f"✅ {cell['max_abs_diff']:.0e}" + (" ⚠️ weak check" if cell.get("weak") else "")
     return f"❌ {cell.get('error_class')}"
 
 
 def _summary(results: dict) -> list[str]:
     per_target = Counter()
-    passed = Counter()
+    passed, weak = Counter(), Counter()
     for c in results["cells"]:
         per_target[c["target"]] += 1
         passed[c["target"]] += c["status"] == "passed"
-    return [f"{t}: {passed[t]}/{n} cells pass" for t, n in per_target.items()]
+        weak[c["target"]] += c["status"] == "passed" and bool(c.get("weak"))
+    return [f"{t}: {passed[t]}/{n} cells pass" + (f" ({weak[t]} with a weak check)" if weak[t] else "")
+            for t, n in per_target.items()]
 
 
 def _route_rows(results: dict) -> list[str]:

@@ -28,7 +28,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
         rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route,
                                                           artifacts_dir=out_dir / "runs" / cell.id, echo=lambda _: None))
         verify = rep.verify
-        row.update(status=rep.status.value, max_abs_diff=verify.max_abs_diff, latency_ms=verify.latency_ms,
+        row.update(status=rep.status.value, max_abs_diff=verify.max_abs_diff, weak=verify.weak,
+                   latency_ms=verify.latency_ms,
                    pytorch_latency_ms=rep.pytorch_latency_ms, transposes=(rep.graph or {}).get("transposes"),
                    steps=[dataclasses.asdict(s) for s in rep.steps], versions={**verify.versions, **rep.versions})
     except Torch2TFError as exc:
@@ -67,7 +68,8 @@ def run_matrix(settings: Settings, *, models=None, targets=None, routes=None, jo
         return {"status": LOST, "error_class": "SchedulerKilled", "message": why, "seconds": 0.0}
 
     def done(n: int, cell: Cell, row: dict) -> None:
-        detail = f"max abs {row['max_abs_diff']:.1e}" if row["status"] == "passed" else row["error_class"]
+        detail = (f"max abs {row['max_abs_diff']:.1e}" + (" (WEAK check)" if row.get("weak") else "")
+                  if row["status"] == "passed" else row["error_class"])
         if row["status"] == LOST:
             detail += f": {row['message']}; not recorded, `invoke matrix` runs it again"
         elapsed = time.time() - started

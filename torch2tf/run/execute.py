@@ -72,6 +72,8 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
                     route=plan.route.name, route_reason=execution.reason, opset=plan.opset, layout=plan.route.layout,
                     primary=plan.primary, status=Status.FAILED if error else Status.PASSED, seconds=round(seconds, 3),
                     created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    sensitivity = next((r.metrics.get("input_sensitivity", {}) for label, r in runs.items()
+                        if plan.step(label).records == "export"), {})
     for step in plan.steps:
         run = runs.get(step.label)
         failed = execution.failed is step
@@ -82,8 +84,9 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
             seconds=round(run.seconds, 3) if run else None, cached=bool(run and run.cached),
             process_seconds=round(run.stage_wall, 3) if run else 0.0))
         if run and step.check:
-            report.verifications.append(Verification.from_metrics(step.check.artifact, step.label, step.env,
-                                                                   run.metrics))
+            checked = Verification.from_metrics(step.check.artifact, step.label, step.env, run.metrics)
+            checked.mark_insensitive(sensitivity)
+            report.verifications.append(checked)
         if run and step.records == "export":
             report.versions = {"torch": run.metrics.get("torch")}
             report.pytorch_latency_ms = run.metrics.get("latency_ms")

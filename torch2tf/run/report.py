@@ -17,6 +17,7 @@ from torch2tf.errors import ConfigError
 
 SCHEMA = 2
 RUNTIME_KEYS = ("tensorflow", "onnxruntime", "tflite")   # what a verify stage says it ran in
+SENSITIVITY_MARGIN = 10.0   # a second input must move an output by more than 10x the tolerance
 
 
 class Status(str, enum.Enum):
@@ -61,6 +62,17 @@ class Verification:
     def weak(self) -> bool:
         """The check could not have told a broken conversion (an all-zero reference)."""
         return any(o.get("weak") for o in self.outputs)
+
+    def mark_insensitive(self, sensitivity: dict[str, float]) -> None:
+        """An output that a second input moves by no more than 10x the tolerance cannot show that the
+        converted graph reads its input: that check is weak, and says why."""
+        for o in self.outputs:
+            moved, tolerance = sensitivity.get(o["name"]), o.get("atol_used")
+            if moved is None or tolerance is None or o.get("weak") or moved > SENSITIVITY_MARGIN * tolerance:
+                continue
+            o["weak"] = True
+            o["note"] = (f"the output hardly depends on the input (a second input moves it by {moved:.2g}, "
+                         f"the tolerance is {tolerance:.2g}): a graph that ignored its input would pass")
 
     @property
     def runtime(self) -> str:
