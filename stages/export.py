@@ -59,8 +59,9 @@ def load_factory(factory, model_file):
 
 def missing_module(doing, exc):
     return StageFailure("%s failed: %s: %s" % (doing, type(exc).__name__, exc),
-                        hint="the export env lacks the package %r: add it, pinned, to envs/torch17.yml and run "
-                             "`invoke env.lock --name torch17`" % (exc.name or str(exc)), kind="MissingModule")
+                        hint="the export env has no module %r: add its package, pinned, to the config as "
+                             "`model.requirements: [<package>==<version>]` (an env for this model's export, "
+                             "locked beside the config)" % (exc.name or str(exc)), kind="MissingModule")
 
 
 class WeightsUnpickler(pickle.Unpickler):

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torch2tf.envs.specs import is_pin, pinned_name
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
 
@@ -28,6 +29,7 @@ class ModelSpec:
     weights: Path | None
     model_file: Path | None           # set when factory names a .py file
     trust_weights: bool = False       # unpickle the weights file fully (it can run code)
+    requirements: tuple[str, ...] = ()   # extra pins for the export env (torch2tf/envs/extras.py)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def _file(base: Path, value: str, where: str, what: str) -> Path:
 
 
 def _model(raw, base: Path, where: str) -> ModelSpec:
-    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights"}, where, required={"factory"})
+    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights", "requirements"}, where, required={"factory"})
     factory = typed(raw["factory"], str, f"{where}.factory", "model.factory")
     module, sep, attr = factory.rpartition(":")
     if not sep or not module or not attr:
@@ -78,7 +80,21 @@ def _model(raw, base: Path, where: str) -> ModelSpec:
     weights = _file(base, typed(weights, str, f"{where}.weights", "model.weights"), f"{where}.weights",
                     "weights file") if weights else None
     trust = typed(raw.get("trust_weights", False), bool, f"{where}.trust_weights", "model.trust_weights")
-    return ModelSpec(factory=factory, kwargs=kwargs, weights=weights, model_file=model_file, trust_weights=trust)
+    return ModelSpec(factory=factory, kwargs=kwargs, weights=weights, model_file=model_file, trust_weights=trust,
+                     requirements=_requirements(raw.get("requirements"), f"{where}.requirements"))
+
+
+def _requirements(raw, where: str) -> tuple[str, ...]:
+    """model.requirements: exact pins of the packages the model's code needs beyond the export env."""
+    entries = typed(raw or [], list, where, "model.requirements")
+    for entry in entries:
+        if not isinstance(entry, str) or not is_pin(entry.strip()):
+            raise ConfigError(f"model.requirements entry {entry!r} is not an exact pin", where=where,
+                              hint="write package==version, e.g. scipy==1.5.4 (the lock carries the rest)")
+    names = [pinned_name(e.strip()) for e in entries]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"model.requirements names a package twice: {entries}", where=where)
+    return tuple(sorted(e.strip() for e in entries))
 
 
 def tensor_name(value, where: str, what: str) -> str:

@@ -28,6 +28,8 @@ class EnvSpec:
     python: str                       # "3.6"
     requirements: tuple[str, ...]     # "tensorflow==1.4.1", in file order
     build_options: tuple[str, ...]    # "--only-binary=:all:", "--no-binary=gast"
+    lock_dir: Path | None = None      # where its lock lives; None: envs/locks/ (see envs/extras.py)
+    extends: str | None = None        # the spec it adds packages to (a model's requirements)
 
     @property
     def digest(self) -> str:
@@ -47,6 +49,14 @@ class EnvSpec:
             if m and normalize(m.group(1)) == want:
                 return m.group(3)
         return None
+
+
+def is_pin(entry: str) -> bool:
+    return bool(_PIN.match(entry))
+
+
+def pinned_name(entry: str) -> str:
+    return normalize(_PIN.match(entry).group(1))
 
 
 def normalize(package: str) -> str:

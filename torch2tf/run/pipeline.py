@@ -13,6 +13,7 @@ from typing import Callable
 from torch2tf import routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
+from torch2tf.envs.extras import extended_spec, extension_locked
 from torch2tf.errors import ConfigError, StageError, Torch2TFError
 from torch2tf.run.attempts import attempt_of, fail
 from torch2tf.run.best import run_best
@@ -57,6 +58,8 @@ def make_plans(config_path: Path, settings: Settings, options: Options) -> list[
         plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
                                                                   export_only=options.export_only))
         check_plan(plan, settings.stages_dir)
+        if plan.extension:
+            extended_spec(plan.extension, settings)      # refuses a pin the export env holds, before any run
         plans.append((plan, reason))
     return plans
 
@@ -88,6 +91,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
         check_destination(dest)
     settings.check_store()
     runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout)
+    for plan, _ in plans:
+        runner.extend(plan.extension)
     if wants_best(plans[0][0].config.route, options):
         try:
             return run_best(plans, runner, dest, options.jobs, options.echo, options.export_only)
@@ -130,12 +135,15 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
     plans = make_plans(config_path, settings, options)
     plan, reason = plans[0]
     runner = StageRunner(settings, fresh=options.fresh)
+    unlocked = plan.extension and not extension_locked(plan.extension, settings)
+    if not unlocked:            # --plan writes nothing: an extension with no lock yet is only announced
+        runner.extend(plan.extension)
     known: dict = {}              # label -> the cached run, while every step so far is a hit
     lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}"]
     for n, step in enumerate(plan.steps, 1):
         ready = all(v.step in known for v in step.inputs.values() if isinstance(v, From))
         hit = None
-        if ready and not options.fresh:
+        if ready and not options.fresh and not (unlocked and step.env == plan.extension.name):
             hit = runner.cached(step.stage, step.env, inputs_of(step, lambda r: known[r.step].outputs[r.key]),
                                 step.params)
         if hit:
@@ -147,6 +155,9 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
         lines.append(f"      inputs: {ins}")
         if step.publishes:
             lines.append(f"      publishes: {', '.join(step.publishes.values())}")
+    if unlocked:
+        lines.append(f"model.requirements: env {plan.extension.name} ({plan.extension.base} + "
+                     f"{', '.join(plan.extension.packages)}) is locked into {plan.extension.lock_dir} and built first")
     dest = (options.artifacts_dir or settings.artifacts_dir) / plan.config.name
     lines.append(f"artifacts/{plan.config.name}: {', '.join(plan.published())}, report.json, logs/ -> {dest}")
     if len(plans) > 1 and wants_best(plan.config.route, options):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from torch2tf.configs.compat import Compat, Route
 from torch2tf.configs.config import PipelineConfig
+from torch2tf.envs.extras import Extension
 from torch2tf.errors import ConfigError, StageError
 from torch2tf.run import contracts
 
@@ -52,6 +53,7 @@ class Plan:
     opset: int
     primary: str                  # the file the target runtime loads
     steps: tuple[Step, ...]
+    extension: Extension | None = None   # the export env plus the model's requirements, when it has some
 
     def step(self, label: str) -> Step:
         return next(s for s in self.steps if s.label == label)
@@ -182,7 +184,8 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
     opset = options.opset or cfg.opset or route.opset
     _check_opset(opset, route, compat, "--opset" if options.opset else f"{cfg.path}: opset")
     runs = options.latency_runs
-    steps = [_export(cfg, route.export.env, opset, runs)]
+    extension = extension_of(cfg, route)
+    steps = [_export(cfg, extension.name if extension else route.export.env, opset, runs)]
     primary = "model.tflite" if route.artifact == "tflite" else "model.pb"
     if not options.export_only:
         model = From("export", "model")
@@ -198,7 +201,16 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
             steps += _tflite_steps(cfg, route, model, runs)
         else:
             steps += _graph_steps(cfg, route, model, runs) + _package_steps(cfg, route, compat, runs)
-    return Plan(config=cfg, target=target, route=route, opset=opset, primary=primary, steps=tuple(steps))
+    return Plan(config=cfg, target=target, route=route, opset=opset, primary=primary, steps=tuple(steps),
+                extension=extension)
+
+
+def extension_of(cfg: PipelineConfig, route: Route) -> Extension | None:
+    """Only the export runs the model's code, so only its env gets the model's requirements."""
+    if not cfg.model.requirements:
+        return None
+    return Extension(base=route.export.env, packages=cfg.model.requirements, lock_dir=cfg.path.parent / "locks",
+                     where=f"{cfg.path}: model.requirements")
 
 
 def _check_opset(opset: int, route: Route, compat: Compat, where: str) -> None:

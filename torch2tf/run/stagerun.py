@@ -20,6 +20,7 @@ from typing import Mapping
 from torch2tf import atomic, catalogue, proc
 from torch2tf.digests import file_digest, json_digest
 from torch2tf.envs import store as envs
+from torch2tf.envs.extras import Extension, ensure_lock, extended_spec
 from torch2tf.envs.specs import load_spec
 from torch2tf.errors import StageError
 from torch2tf.settings import Settings
@@ -57,6 +58,7 @@ class StageRunner:
     settings: Settings
     fresh: bool = False
     _envs: dict = field(default_factory=dict)     # name -> (spec, env), resolved once per runner
+    _extensions: dict = field(default_factory=dict)   # name -> Extension (envs/extras.py)
     repaired: list = field(default_factory=list)  # damaged cache entries found and removed
     timeout: float | None = None                  # seconds a stage process may take; None: settings'
 
@@ -65,9 +67,18 @@ class StageRunner:
         sd = self.settings.stages_dir
         return json_digest({p.name: file_digest(p) for p in [sd / f"{stage}.py"] + sorted(sd.glob("_*.py"))})
 
+    def extend(self, extension: Extension | None) -> None:
+        """Make an extended env (a model's requirements) known by its name to the steps that use it."""
+        if extension is not None:
+            self._extensions[extension.name] = extension
+
     def _env(self, name: str):
         if name not in self._envs:
-            spec = load_spec(self.settings.envs_dir / f"{name}.yml")
+            if name in self._extensions:
+                spec = extended_spec(self._extensions[name], self.settings)
+                ensure_lock(spec, self.settings)
+            else:
+                spec = load_spec(self.settings.envs_dir / f"{name}.yml")
             self._envs[name] = (spec, envs.resolve(spec, self.settings)[0])
         return self._envs[name]
 

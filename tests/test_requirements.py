@@ -1,0 +1,89 @@
+"""model.requirements: a model whose code needs a package the export env lacks gets an env of its own,
+the export env plus that pin, locked beside the config (hashed, the base's pins kept) and built in the
+store; only the export step runs in it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_invoke
+
+from torch2tf.configs.compat import load_compat
+from torch2tf.configs.config import load_config
+from torch2tf.errors import ConfigError
+from torch2tf.run.plan import build_plan
+from torch2tf.run.report import Report, Status
+from torch2tf.settings import Settings
+
+# a model that, like torchvision's googlenet with init_weights, needs scipy to initialise
+MODEL = textwrap.dedent('''
+    import torch.nn as nn
+    from scipy import stats
+
+    def build():
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(8, 4))
+        conv = net[0]
+        values = stats.truncnorm(-2, 2, scale=0.5).rvs(conv.weight.numel(), random_state=0)
+        conv.weight.data.copy_(__import__("torch").as_tensor(values, dtype=conv.weight.dtype).view_as(conv.weight))
+        return net
+''')
+
+
+def write_config(tmp_path: Path, requirements: str) -> Path:
+    (tmp_path / "net.py").write_text(MODEL)
+    config = tmp_path / "needs_scipy.yaml"
+    config.write_text(textwrap.dedent(f'''
+        name: needs-scipy
+        model: {{factory: net.py:build{requirements}}}
+        inputs: [{{name: image, shape: [1, 3, 16, 16]}}]
+        outputs: [logits]
+        target: tf1.13
+        route: onnx-tf-1.3.0-opset9
+    '''))
+    return config
+
+
+def test_only_the_export_runs_in_the_extended_env(tmp_path):
+    settings = Settings()
+    compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
+    cfg = load_config(write_config(tmp_path, ", requirements: [scipy==1.5.4]"))
+    plan = build_plan(cfg, "tf1.13", compat.route("tf1.13", "onnx-tf-1.3.0-opset9"), compat)
+    assert plan.extension.packages == ("scipy==1.5.4",) and plan.extension.lock_dir == tmp_path / "locks"
+    assert plan.step("export").env == plan.extension.name and plan.extension.name.startswith("torch17-plus-")
+    assert {s.env for s in plan.steps if s.label != "export"} == {"torch17", "tf113"}
+    other = load_config(write_config(tmp_path, ", requirements: [scipy==1.5.3]"))
+    assert build_plan(other, "tf1.13", compat.route("tf1.13", "onnx-tf-1.3.0-opset9"), compat).extension.name \
+        != plan.extension.name
+
+
+def test_a_pin_the_export_env_holds_is_refused(tmp_path):
+    from torch2tf.envs.extras import Extension, extended_spec
+    ext = Extension(base="torch17", packages=("numpy==1.20.0",), lock_dir=tmp_path, where="cfg")
+    with pytest.raises(ConfigError, match="pinned by the export env already"):
+        extended_spec(ext, Settings())
+
+
+@pytest.mark.stack
+def test_a_missing_package_is_named_then_the_requirement_builds_its_env(tmp_path):
+    artifacts = {"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "artifacts")}
+    out = run_invoke("pipeline", "--config", str(write_config(tmp_path, "")), env_overrides=artifacts)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "No module named 'scipy'" in out.stderr and "model.requirements" in out.stderr, out.stderr
+    assert Report.load(tmp_path / "artifacts" / "needs-scipy" / "report.json").error["class"] == "MissingModule"
+
+    out = run_invoke("pipeline", "--config", str(write_config(tmp_path, ", requirements: [scipy==1.5.4]")),
+                     env_overrides=artifacts)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rep = Report.load(tmp_path / "artifacts" / "needs-scipy" / "report.json")
+    assert rep.status is Status.PASSED and rep.verify.passed and not rep.verify.weak
+    export = next(s for s in rep.steps if s.label == "export")
+    assert export.env.startswith("torch17-plus-")
+    lock = next((tmp_path / "locks").glob(f"{export.env}.*.txt")).read_text()
+    base = next((ROOT / "envs" / "locks").glob("torch17.*.txt")).read_text()
+    assert "scipy==1.5.4" in lock and "--hash=sha256:" in lock
+    for pin in ("torch==1.7.1", "numpy==", "onnx=="):     # the base's versions kept
+        line = next(ln for ln in base.splitlines() if ln.startswith(pin))
+        assert line in lock
