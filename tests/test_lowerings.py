@@ -102,3 +102,46 @@ def test_shufflenets_grouped_convs_become_depthwise_for_tf14(tmp_path):
     rep = Report.load(tmp_path / "a" / "shufflenet" / "report.json")
     assert rep.downgrade["renamed"].get("Conv2D(grouped)->DepthwiseConv2dNative", 0) >= 1, rep.downgrade
     assert rep.verify.passed and not rep.verify.weak
+
+
+def run_matrix_model(model: str, target: str, route: str, tmp_path) -> Report:
+    out = run_invoke("pipeline", "--config", str(ROOT / "configs" / "matrix" / f"{model}.yaml"), "--target", target,
+                     "--route", route, env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    rep = Report.load(tmp_path / f"m-{model}" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.max_abs_diff < 1e-5, rep.verify
+    return rep
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("target, route", [("tf1.4", "onnx2tf-downgrade"), ("tf1.13", "onnx-tf-1.10-downgrade")])
+def test_attention_reaches_legacy_tf_through_the_batch_matmul_lowering(target, route, tmp_path):
+    """TF 2's BatchMatMulV2 (TF >= 1.14) becomes BatchMatMul where the batch dims are equal and
+    Reshape/MatMul/Reshape for a Linear on a sequence; TF 1.4's Softmax runs on matrices only."""
+    rep = run_matrix_model("encoder", target, route, tmp_path)
+    renamed = rep.downgrade["renamed"]
+    assert renamed.get("BatchMatMulV2->BatchMatMul", 0) + \
+        renamed.get("BatchMatMulV2(matrix operand)->Reshape+MatMul+Reshape", 0) >= 2, renamed
+    assert "BatchMatMulV2" not in rep.graph["ops"]
+    assert ("Softmax(N-D)->Reshape+Softmax+Reshape" in renamed) == (target == "tf1.4"), renamed
+
+
+def adapt_log(tmp_path, model: str) -> str:
+    return (tmp_path / f"m-{model}" / "logs" / "adapt.log").read_text()
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("model, target, route, rewrites", [
+    # onnx-tf 1.1.2 ignores the ONNX LSTM's weights; opset 7 writes ConstantFill; tf.matmul wants equal ranks
+    ("lstm", "tf1.4", "onnx-tf-1.1.2-opset7", ["fold_shapes", "unroll_lstm", "matmul_2d"]),
+    # onnx-tf 1.1.2 normalises a standalone BatchNormalization with batch statistics (max abs 9e-3)
+    ("standalone-bn", "tf1.4", "onnx-tf-1.1.2-opset7", ["fold_batchnorm"]),
+    # onnx-tf 1.3.0 crashes on an AveragePool without pads
+    ("samepool", "tf1.13", "onnx-tf-1.3.0-opset9", ["zero_pool_pads"]),
+    ("lstm", "tf1.13", "onnx-tf-1.3.0-opset9", ["matmul_2d"]),
+])
+def test_adapt_rewrites_let_the_legacy_converters_verify(model, target, route, rewrites, tmp_path):
+    run_matrix_model(model, target, route, tmp_path)
+    log = adapt_log(tmp_path, model)
+    for name in rewrites:
+        assert f"{name}: " in log, log
