@@ -212,3 +212,17 @@ def softmax_2d(tf, gd, node, nodes):
     node.input.extend([flat, back])
     node.attr["Tshape"].type = i32
     return True, None
+
+
+def select_v2(node, nodes):
+    """SelectV2 (TF >= 1.14: the three operands broadcast) is Select where nothing broadcasts: all
+    three shapes static and equal, or a scalar condition with equal branches. Renames `node` in place
+    and returns None, else why not."""
+    shapes = [static_shape(nodes, ref) for ref in node.input[:3]]
+    if any(s is None or any(d < 0 for d in s) for s in shapes):
+        return "the operands' shapes are not all static (%s)" % (shapes,)
+    cond, then, other = shapes
+    if then != other or cond not in ([], then):
+        return "the operands broadcast (%s)" % (shapes,)
+    node.op = "Select"                          # same attr (T)
+    return None

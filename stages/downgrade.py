@@ -204,6 +204,11 @@ def _lower(tf, gd, node, nodes, dst_ops, version):
         if why:
             return None, "%s (op BatchMatMulV2: not in TensorFlow %s and cannot be lowered: %s)" % (node.name, version, why)
         return ("BatchMatMulV2->BatchMatMul" if node.op == "BatchMatMul" else MATMUL_RESHAPED), None
+    if node.op == "SelectV2" and node.op not in dst_ops:
+        why = _lowerings.select_v2(node, nodes)
+        if why:
+            return None, "%s (op SelectV2: not in TensorFlow %s and cannot be lowered: %s)" % (node.name, version, why)
+        return "SelectV2->Select", None
     if node.op in ("Softmax", "LogSoftmax") and _version(version) < SOFTMAX_2D_BEFORE:
         done, why = _lowerings.softmax_2d(tf, gd, node, nodes)
         if why:

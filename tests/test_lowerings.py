@@ -145,3 +145,12 @@ def test_adapt_rewrites_let_the_legacy_converters_verify(model, target, route, r
     log = adapt_log(tmp_path, model)
     for name in rewrites:
         assert f"{name}: " in log, log
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("target", ["tf1.4", "tf1.13"])
+def test_strided_slices_reach_legacy_tf_through_the_select_lowering(target, tmp_path):
+    """onnx-tf 1.10's Slice clamps its indices with tf.where (SelectV2, TF >= 1.14) on equal shapes."""
+    rep = run_matrix_model("focus", target, "onnx-tf-1.10-downgrade", tmp_path)
+    assert rep.downgrade["renamed"].get("SelectV2->Select", 0) >= 1, rep.downgrade
+    assert "SelectV2" not in rep.graph["ops"]
