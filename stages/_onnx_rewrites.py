@@ -11,6 +11,9 @@ onnx + numpy). Each returns how many nodes it rewrote; adapt applies those a rou
   opset 7's ConstantFill (LSTM zero states; experimental, unknown to onnxruntime) into a Constant.
 - unroll_lstm: onnx-tf 1.1.2 builds its own LSTM cell and ignores the ONNX weights: the LSTM
   becomes its per-step ops over the (static) sequence.
+- fold_pads: onnx-tf 1.5.0 crashes on the Pad torch writes before an AveragePool ("pad() got
+  multiple values for argument 'name'", densenet / inception): an all-zero Pad is dropped, a zero
+  Pad of the spatial dims goes into the pool's own pads (count_include_pad=1: the same average).
 - explicit_pool_pads: onnx-tf 1.1.2 turns a MaxPool with pads TF cannot express into tf.py_func.
 """
 
@@ -313,3 +316,56 @@ def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
         if name:
             out.append(helper.make_node("Reshape", [value, final_shape], [name], name=p + name))
     return out
+
+
+def _pad_amounts(node, helper, known):
+    """A Pad's pads when it pads with constant zeros and its pads are known, else None."""
+    attrs = _attrs(helper, node)
+    if attrs.get("mode", b"constant") not in (b"constant", "constant"):
+        return None
+    if len(node.input) > 1:                      # Pad-11: pads (and the value) are inputs
+        if node.input[1] not in known or (len(node.input) > 2 and node.input[2] and
+                                          (node.input[2] not in known or float(known[node.input[2]]) != 0.0)):
+            return None
+        return [int(v) for v in known[node.input[1]]]
+    return [int(v) for v in attrs["pads"]] if attrs.get("value", 0.0) == 0.0 and "pads" in attrs else None
+
+
+def fold_pads(model, helper, numpy_helper):
+    """Zero Pads dropped, and zero Pads of the spatial dims folded into the AveragePool they feed."""
+    graph = model.graph
+    known = _constants(graph, numpy_helper, helper)
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = set(o.name for o in graph.output)
+    dropped, count = set(), 0
+    for node in graph.node:
+        pads = _pad_amounts(node, helper, known) if node.op_type == "Pad" else None
+        users = readers.get(node.output[0], []) if pads is not None else []
+        if pads is None or node.output[0] in outputs or not users or min(pads) < 0:
+            continue
+        rank = len(pads) // 2
+        spatial = pads[2:rank] + pads[rank + 2:]
+        if any(pads):
+            pool = users[0]
+            pool_attrs = _attrs(helper, pool)
+            if len(users) != 1 or pool.op_type != "AveragePool" or any(pads[:2] + pads[rank:rank + 2]) or \
+                    any(pool_attrs.get("pads", [])) or pool_attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                continue
+            kept = [a for a in pool.attribute if a.name not in ("pads", "count_include_pad")]
+            del pool.attribute[:]
+            pool.attribute.extend(kept + [helper.make_attribute("pads", spatial),
+                                          helper.make_attribute("count_include_pad", 1)])
+        for user in users:
+            for i, name in enumerate(user.input):
+                if name == node.output[0]:
+                    user.input[i] = node.input[0]
+        dropped.add(id(node))
+        count += 1
+    if count:
+        nodes = [n for n in graph.node if id(n) not in dropped]
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count

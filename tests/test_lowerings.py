@@ -154,3 +154,10 @@ def test_strided_slices_reach_legacy_tf_through_the_select_lowering(target, tmp_
     rep = run_matrix_model("focus", target, "onnx-tf-1.10-downgrade", tmp_path)
     assert rep.downgrade["renamed"].get("SelectV2->Select", 0) >= 1, rep.downgrade
     assert "SelectV2" not in rep.graph["ops"]
+
+
+@pytest.mark.stack
+def test_a_pad_before_an_average_pool_is_folded_for_onnx_tf_15(tmp_path):
+    """onnx-tf 1.5.0 crashes on it ("pad() got multiple values for argument 'name'")."""
+    run_matrix_model("padpool", "tf1.15", "onnx-tf-1.5.0-opset10", tmp_path)
+    assert "fold_pads: " in adapt_log(tmp_path, "padpool")

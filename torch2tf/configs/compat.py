@@ -13,7 +13,7 @@ from torch2tf.strict import check_keys, load_yaml, typed
 
 # what a route's adapt step may ask of stages/adapt.py (its CONTRACT checks the request again)
 ADAPT_PARAMS = {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads",
-                "fold_shapes", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "unroll_lstm"}
+                "fold_shapes", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "unroll_lstm", "fold_pads"}
 
 TOOLS = {"onnx-tf", "onnx2tf"}
 READABLE = {"onnx", "frozen_pb", "saved_model", "tflite"}        # kinds of artifact `readers:` covers
