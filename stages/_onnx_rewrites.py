@@ -14,6 +14,9 @@ onnx + numpy). Each returns how many nodes it rewrote; adapt applies those a rou
 - fold_pads: onnx-tf 1.5.0 crashes on the Pad torch writes before an AveragePool ("pad() got
   multiple values for argument 'name'", densenet / inception): an all-zero Pad is dropped, a zero
   Pad of the spatial dims goes into the pool's own pads (count_include_pad=1: the same average).
+- nearest_upsample: onnx-tf 1.1.2 has only Upsample-1's handler (height_scale / width_scale), and
+  its onnx checker refuses those on Upsample-7: nearest upsampling by whole factors becomes
+  Reshape + Concat + Reshape.
 - explicit_pool_pads: onnx-tf 1.1.2 turns a MaxPool with pads TF cannot express into tf.py_func.
 """
 
@@ -366,6 +369,39 @@ def fold_pads(model, helper, numpy_helper):
         count += 1
     if count:
         nodes = [n for n in graph.node if id(n) not in dropped]
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
+
+
+
+def nearest_upsample(model, helper, numpy_helper):
+    """Nearest Upsample by whole-number factors on a static NCHW input -> Reshape to
+    [N, C, H, 1, W, 1], Concat sh copies on axis 3 and sw on axis 5, Reshape to [N, C, H*sh, W*sw]:
+    every output pixel is its source pixel, as in nearest upsampling."""
+    graph = model.graph
+    known, shapes = _constants(graph, numpy_helper, helper), _shapes(model)
+    nodes, count = [], 0
+    for node in graph.node:
+        attrs = _attrs(helper, node)
+        scales = attrs.get("scales") if len(node.input) < 2 else known.get(node.input[1])
+        shape = shapes.get(node.input[0])
+        if node.op_type != "Upsample" or attrs.get("mode", b"nearest") not in (b"nearest", "nearest") or \
+                scales is None or len(scales) != 4 or not shape or None in shape or \
+                list(scales[:2]) != [1.0, 1.0] or any(float(v) != int(v) or v < 1 for v in scales[2:]):
+            nodes.append(node)
+            continue
+        n, c, h, w = shape
+        sh, sw = int(scales[2]), int(scales[3])
+        p = _unique(graph, node.output[0] + "__nearest")
+        graph.initializer.extend([numpy_helper.from_array(np.array([n, c, h, 1, w, 1], np.int64), p + "_split"),
+                                  numpy_helper.from_array(np.array([n, c, h * sh, w * sw], np.int64), p + "_merged")])
+        nodes.append(helper.make_node("Reshape", [node.input[0], p + "_split"], [p + "_cells"], name=p + "_cells"))
+        nodes.append(helper.make_node("Concat", [p + "_cells"] * sh, [p + "_rows"], axis=3, name=p + "_rows"))
+        nodes.append(helper.make_node("Concat", [p + "_rows"] * sw, [p + "_both"], axis=5, name=p + "_both"))
+        nodes.append(helper.make_node("Reshape", [p + "_both", p + "_merged"], list(node.output), name=node.name))
+        count += 1
+    if count:
         del graph.node[:]
         graph.node.extend(nodes)
     return count

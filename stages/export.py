@@ -256,9 +256,13 @@ def export_onnx(model, tensors, onnx_path, names, params, torch):
                               keep_initializers_as_inputs=params["keep_initializers_as_inputs"])
     except Exception as exc:
         msg = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        hint = "try another opset (`--opset`, or opset: in the config); opsets 7-12 are what the TF 1.x routes read"
+        # no --opset advice: a route's converter reads only its own opsets; another route may export higher
+        hint = ("torch 1.7 has no ONNX form of this at opset %d: take a route of the target that exports at a "
+                "higher opset (leave route: out to let torch2tf try them; routes in configs/compat.yaml), or "
+                "replace the op in the model" % params["opset"])
         if "step!=1" in str(exc):
-            hint = "strided slicing needs opset >= 10: set opset: 10 or pick a tf1.13+ target"
+            hint = ("strided slicing needs opset >= 10: take a route that exports at 10 or more (for TF 1.4: "
+                    "onnx2tf-downgrade)")
         raise StageFailure("torch.onnx.export at opset %s failed: %s" % (params["opset"], msg), hint=hint,
                            kind="ExportError")
     return shims

@@ -161,3 +161,11 @@ def test_a_pad_before_an_average_pool_is_folded_for_onnx_tf_15(tmp_path):
     """onnx-tf 1.5.0 crashes on it ("pad() got multiple values for argument 'name'")."""
     run_matrix_model("padpool", "tf1.15", "onnx-tf-1.5.0-opset10", tmp_path)
     assert "fold_pads: " in adapt_log(tmp_path, "padpool")
+
+
+@pytest.mark.stack
+def test_nearest_upsampling_reaches_tf14_through_the_version_converter(tmp_path):
+    """torch 1.7 cannot export it at opset 7: export at 9, convert to 7, Upsample as Reshape + Concat."""
+    run_matrix_model("nearest", "tf1.4", "onnx-tf-1.1.2-opset9to7", tmp_path)
+    log = adapt_log(tmp_path, "nearest")
+    assert "opset 9 -> 7" in log and "nearest_upsample: " in log, log

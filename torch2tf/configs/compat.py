@@ -13,7 +13,7 @@ from torch2tf.strict import check_keys, load_yaml, typed
 
 # what a route's adapt step may ask of stages/adapt.py (its CONTRACT checks the request again)
 ADAPT_PARAMS = {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads",
-                "fold_shapes", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "unroll_lstm", "fold_pads"}
+                "fold_shapes", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "unroll_lstm", "fold_pads", "nearest_upsample"}
 
 TOOLS = {"onnx-tf", "onnx2tf"}
 READABLE = {"onnx", "frozen_pb", "saved_model", "tflite"}        # kinds of artifact `readers:` covers
@@ -49,6 +49,11 @@ class Route:
     @property
     def opset(self) -> int:
         return self.export.params["opset"]
+
+    @property
+    def converted_opset(self) -> int | None:
+        """The opset adapt converts the export to (the onnx version converter), if it does."""
+        return self.adapt.params.get("opset") if self.adapt else None
 
     @property
     def digest(self) -> str:
@@ -150,9 +155,11 @@ def load_compat(path: Path, envs_dir: Path) -> Compat:
                 raise ConfigError(f"unknown converter tool {convert.params.get('tool')!r}", where=f"{rw}.convert.tool",
                                   hint=f"one of {sorted(TOOLS)}")
             reads = stacks[convert.env]["max_opset"]
-            if export.params["opset"] > reads:
-                raise ConfigError(f"route {r['name']!r} exports opset {export.params['opset']} but "
-                                  f"{convert.env} reads at most {reads}", where=rw)
+            converted = (adapt.params.get("opset") if adapt else None) or export.params["opset"]
+            if converted > reads:
+                raise ConfigError(f"route {r['name']!r} hands opset {converted} to its converter but "
+                                  f"{convert.env} reads at most {reads}", where=rw,
+                                  hint="export at an opset it reads, or convert down with adapt: {opset: N}")
             routes.append(Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
                                 verify_env=body["runtime"], downgrade=downgrade, artifact=artifact))
         names = [r.name for r in routes]

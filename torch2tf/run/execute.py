@@ -49,6 +49,14 @@ def execute(execution: Execution, runner: StageRunner, echo: Callable[[str], Non
             raise _mismatch(step, run, execution)
 
 
+GROSS = 0.01     # a difference above 1% of the output's scale is a wrong conversion, not rounding
+
+
+def _gross(output: dict, atol: float) -> bool:
+    diff = output.get("max_abs_diff")
+    return diff is not None and diff > GROSS * max(output.get("ref_scale") or 0.0, 10 * atol)
+
+
 def _mismatch(step: Step, run: StageRun, execution: Execution) -> VerifyError:
     """The failed comparison, explained by a known warning in `explain_with`'s log when there is one."""
     cfg = execution.plan.config
@@ -59,9 +67,13 @@ def _mismatch(step: Step, run: StageRun, execution: Execution) -> VerifyError:
         f"{o['name']}: {o['problem']}" if o.get("problem") else
         f"{o['name']}: max abs diff {o['max_abs_diff']:.3g}, max rel diff {o['max_rel_diff']:.3g}"
         for o in bad)
+    hint = step.check.hint
+    if any(_gross(o, cfg.atol) for o in bad):
+        hint = ("the numbers are wrong, not a little off (more than 1% of the output's scale): no tolerance will "
+                "fix that; take another route (leave route: out, or --best), and keep this log for a report")
     return VerifyError(f"verification failed in {step.check.hop}: {detail} (atol {cfg.atol}, rtol {cfg.rtol})",
                        where=f"stage {step.label}, env {step.env}",
-                       hint=f"{known.cause}: {known.fix}" if known else step.check.hint, log=run.log,
+                       hint=f"{known.cause}: {known.fix}" if known else hint, log=run.log,
                        error_class=known.error_class if known else "VerifyMismatch", stage=step.label, env=step.env)
 
 

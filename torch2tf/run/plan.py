@@ -217,6 +217,8 @@ def _check_opset(opset: int, route: Route, compat: Compat, where: str) -> None:
     """The export opset must be one the exporter writes and the route's converter reads."""
     for part, what in ((route.export, "exports"), (route.convert, "converts")):
         reads = compat.stacks[part.env]["max_opset"]
+        if part is route.convert and route.converted_opset:
+            continue           # adapt converts whatever was exported to the opset the converter reads
         if opset > reads:
             raise ConfigError(f"opset {opset} is above what route {route.name!r} {what} with ({part.env}: at most "
                               f"{reads})", where=where, hint=f"use an opset <= {reads}, or leave it to the route "
