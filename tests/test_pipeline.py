@@ -172,6 +172,9 @@ def test_verification_mismatch_names_the_output_and_keeps_last_good_artifacts(ar
     assert rep.status is Status.FAILED and rep.error["class"] == "VerifyMismatch"
     assert rep.last_good["status"] == "passed" and rep.steps[-1].status == "failed"
     assert rep.steps[-1].label == rep.error["step"] in ("onnx-check", "verify")
+    # the artifact that failed is kept for inspection, apart from the last good one
+    kept = Path(rep.error["artifact"])
+    assert kept.parent == folder / "failed" and kept.name == rep.error["artifact_name"] and kept.stat().st_size > 0
 
 
 def test_bilinear_upsample_below_opset_11_is_caught_at_the_middle_hop_and_explained(artifacts_env):

@@ -108,4 +108,8 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
     if error is not None:
         report.error = {**error.as_dict(), "step": execution.failed.label if execution.failed else
                         (error.stage if isinstance(error, StageError) else None)}
+        failed = execution.failed
+        if failed is not None and failed.check and failed.label in runs:    # it ran, and did not match
+            report.error["artifact"] = str(execution.artifact(failed.inputs["artifact"]).path)
+            report.error["artifact_name"] = failed.check.artifact
     return report

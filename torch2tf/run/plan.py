@@ -195,8 +195,10 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
             model = From("adapt", "model")
             what = "onnxruntime (the ONNX export, as adapted for the converter)"
         steps.append(_verify(cfg, "onnx-check", route.export.env, model, "onnxruntime", "nchw",
-                             Check("model.onnx", what, "the export is already wrong before any TensorFlow: try "
-                                   "another opset or check the model", explain_with="export"), runs))
+                             Check("model.onnx", what, "the ONNX model is already wrong before any TensorFlow"
+                                   + (" (the export, or adapt's rewrites: logs/adapt.log lists them)" if route.adapt
+                                      else "") + ": take another route, or check the model",
+                                   explain_with="export"), runs))
         if route.artifact == "tflite":
             steps += _tflite_steps(cfg, route, model, runs)
         else:

@@ -74,7 +74,21 @@ def publish_failure(dest: Path, report: Report) -> None:
         shutil.copyfile(log, target.with_suffix(".tmp"))
         os.replace(target.with_suffix(".tmp"), target)
         report.error["log"] = str(target)
+    _keep_failed_artifact(dest, report)
     report.write(previous)
+
+
+def _keep_failed_artifact(dest: Path, report: Report) -> None:
+    """The artifact that failed its verification, under failed/, for inspection (never beside the
+    last good one's files: a consumer must not pick it up by its usual name)."""
+    src = Path((report.error or {}).get("artifact") or "")
+    if not src.name or not src.exists():
+        return
+    target = dest / "failed" / report.error.get("artifact_name", src.name)
+    shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    target.parent.mkdir(exist_ok=True)
+    (shutil.copytree if src.is_dir() else shutil.copyfile)(src, target)
+    report.error["artifact"] = str(target)
 
 
 def _last_good(previous: Path) -> dict | None:
