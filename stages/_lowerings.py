@@ -56,6 +56,18 @@ def _op(gd, name, op, inputs, attrs):
     return name
 
 
+def _become(node, op, inputs, types):
+    """Turn `node` into the last op of its lowering: its name stays, so its consumers need no change."""
+    node.op = op
+    del node.input[:]
+    node.input.extend(inputs)
+    for key in list(node.attr):
+        if not key.startswith("_"):
+            del node.attr[key]
+    for key, dtype in types.items():
+        node.attr[key].type = dtype
+
+
 def resize_bilinear_half_pixel(tf, gd, node, nodes):
     """Rewrite `node` (ResizeBilinear, half_pixel_centers) in place as Transpose/Reshape/MatMul; returns
     None when done, else why it cannot be (the caller refuses the graph with that reason)."""
@@ -93,15 +105,7 @@ def resize_bilinear_half_pixel(tf, gd, node, nodes):
     cols = _op(gd, p + "cols", "Reshape", [swapped, perm("shape_cols", [-1, h])], r)
     along_h = _op(gd, p + "along_h", "MatMul", [cols, _const(gd, tf, p + "weights_h", interpolation_matrix(h, oh).T.copy())], m)
     back = _op(gd, p + "back", "Reshape", [along_h, perm("shape_back", [-1, c, ow, oh])], r)
-    # the original node becomes the last Transpose, keeping its name for its consumers
-    node.op = "Transpose"
-    del node.input[:]
-    node.input.extend([back, perm("perm_nhwc", [0, 3, 2, 1])])
-    for key in list(node.attr):
-        if not key.startswith("_"):
-            del node.attr[key]
-    node.attr["T"].type = f32
-    node.attr["Tperm"].type = i32
+    _become(node, "Transpose", [back, perm("perm_nhwc", [0, 3, 2, 1])], {"T": f32, "Tperm": i32})
     return None
 
 
@@ -177,15 +181,7 @@ def batch_matmul_v2(tf, gd, node, nodes):
                     [lead, _const(gd, tf, p + "n", np.array([n], np.int32)), _const(gd, tf, p + "axis", np.array(0, np.int32))],
                     {"T": i32, "Tidx": i32})
         gd.node[-1].attr["N"].i = 2
-    # the original node becomes the last Reshape, keeping its name for its consumers
-    node.op = "Reshape"
-    del node.input[:]
-    node.input.extend([product, shape])
-    for key in list(node.attr):
-        if not key.startswith("_"):
-            del node.attr[key]
-    node.attr["T"].type = dtype
-    node.attr["Tshape"].type = i32
+    _become(node, "Reshape", [product, shape], {"T": dtype, "Tshape": i32})
     return None
 
 
@@ -206,11 +202,7 @@ def softmax_2d(tf, gd, node, nodes):
                {"T": dtype, "Tshape": i32})
     flat = _op(gd, p + node.op, node.op, [rows], {"T": dtype})
     back = _op(gd, p + "shape", "Shape", [node.input[0]], {"T": dtype, "out_type": i32})
-    # the original node becomes the last Reshape, keeping its name for its consumers
-    node.op = "Reshape"
-    del node.input[:]
-    node.input.extend([flat, back])
-    node.attr["Tshape"].type = i32
+    _become(node, "Reshape", [flat, back], {"T": dtype, "Tshape": i32})
     return True, None
 
 

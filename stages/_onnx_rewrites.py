@@ -64,6 +64,11 @@ def fold_batchnorm(model, helper, numpy_helper):
         nodes.append(helper.make_node("Mul", [node.input[0], names[0]], [names[2]], name=node.name + "_scale"))
         nodes.append(helper.make_node("Add", [names[2], names[1]], list(node.output), name=node.name))
         count += 1
+    return _replace_nodes(graph, nodes, count)
+
+
+def _replace_nodes(graph, nodes, count):
+    """The graph's nodes become `nodes` when a rewrite changed `count` of them; returns count."""
     if count:
         del graph.node[:]
         graph.node.extend(nodes)
@@ -114,10 +119,7 @@ def matmul_2d(model, helper, numpy_helper):
         nodes.append(helper.make_node("MatMul", [flat, node.input[1]], [product], name=node.name + "_2d"))
         nodes.append(helper.make_node("Reshape", [product, target], list(node.output), name=node.name))
         count += 1
-    if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return count
+    return _replace_nodes(graph, nodes, count)
 
 
 def _evaluate(op, attrs, args):
@@ -222,10 +224,7 @@ def explicit_pool_pads(model, helper, numpy_helper=None):
         nodes.append(helper.make_node("MaxPool", [padded] + list(node.input[1:]), list(node.output),
                                       name=node.name, **kept))
         count += 1
-    if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return count
+    return _replace_nodes(graph, nodes, count)
 
 
 def _constants(graph, numpy_helper, helper):
@@ -270,10 +269,7 @@ def unroll_lstm(model, helper, numpy_helper):
             continue
         nodes.extend(_unrolled(graph, node, weights, shapes[node.input[0]], helper, numpy_helper))
         count += 1
-    if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return count
+    return _replace_nodes(graph, nodes, count)
 
 
 def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
@@ -401,7 +397,4 @@ def nearest_upsample(model, helper, numpy_helper):
         nodes.append(helper.make_node("Concat", [p + "_rows"] * sw, [p + "_both"], axis=5, name=p + "_both"))
         nodes.append(helper.make_node("Reshape", [p + "_both", p + "_merged"], list(node.output), name=node.name))
         count += 1
-    if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return count
+    return _replace_nodes(graph, nodes, count)
