@@ -122,13 +122,22 @@ def matmul_2d(model, helper, numpy_helper):
     return _replace_nodes(graph, nodes, count)
 
 
+def _np_dtype(code):
+    """numpy dtype of an ONNX TensorProto type code (onnx.mapping in the stage envs' onnx 1.8; newer
+    onnx, as on the host for tests, has only helper.tensor_dtype_to_np_dtype)."""
+    from onnx import helper
+    if hasattr(helper, "tensor_dtype_to_np_dtype"):
+        return helper.tensor_dtype_to_np_dtype(code)
+    from onnx import mapping
+    return mapping.TENSOR_TYPE_TO_NP_TYPE[code]
+
+
 def _evaluate(op, attrs, args):
     """numpy value of a shape-arithmetic node whose inputs are all known, or None."""
     if op == "Shape":
         return np.array(args[0].shape, np.int64)
     if op == "Cast":
-        from onnx import mapping
-        return args[0].astype(mapping.TENSOR_TYPE_TO_NP_TYPE[attrs["to"]])
+        return args[0].astype(_np_dtype(attrs["to"]))
     if op == "Gather":
         return np.take(args[0], args[1], axis=attrs.get("axis", 0))
     if op == "Unsqueeze":
@@ -148,9 +157,7 @@ def _evaluate(op, attrs, args):
     if op == "Squeeze" and len(args) == 1:
         return np.squeeze(args[0], axis=tuple(attrs["axes"])) if "axes" in attrs else np.squeeze(args[0])
     if op == "ConstantFill" and attrs.get("input_as_shape"):
-        from onnx import mapping
-        dtype = mapping.TENSOR_TYPE_TO_NP_TYPE[attrs.get("dtype", 1)]
-        return np.full([int(d) for d in args[0]], attrs.get("value", 0.0), dtype)
+        return np.full([int(d) for d in args[0]], attrs.get("value", 0.0), _np_dtype(attrs.get("dtype", 1)))
     return None
 
 
@@ -379,12 +386,15 @@ def nearest_upsample(model, helper, numpy_helper):
     known, shapes = _constants(graph, numpy_helper, helper), _shapes(model)
     nodes, count = [], 0
     for node in graph.node:
+        if node.op_type != "Upsample":
+            nodes.append(node)
+            continue
         attrs = _attrs(helper, node)
         scales = attrs.get("scales") if len(node.input) < 2 else known.get(node.input[1])
         shape = shapes.get(node.input[0])
-        if node.op_type != "Upsample" or attrs.get("mode", b"nearest") not in (b"nearest", "nearest") or \
-                scales is None or len(scales) != 4 or not shape or None in shape or \
-                list(scales[:2]) != [1.0, 1.0] or any(float(v) != int(v) or v < 1 for v in scales[2:]):
+        if attrs.get("mode", b"nearest") not in (b"nearest", "nearest") or scales is None or len(scales) != 4 or \
+                not shape or None in shape or list(scales[:2]) != [1.0, 1.0] or \
+                any(float(v) != int(v) or v < 1 for v in scales[2:]):
             nodes.append(node)
             continue
         n, c, h, w = shape
