@@ -36,7 +36,7 @@ def test_reduced_matrix_for_real_resumes_and_drives_route_picking(artifacts_env)
     mdir = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "matrix"
     results = json.loads((mdir / "results.json").read_text())
     cells = {(c["model"], c["target"], c["route"]): c for c in results["cells"]}
-    assert len(cells) == 2 * (3 + 4)
+    assert len(cells) == 2 * (4 + 4)
     for c in cells.values():
         assert c["status"] in ("passed", "failed")
         if c["status"] == "failed":
@@ -55,7 +55,7 @@ def test_reduced_matrix_for_real_resumes_and_drives_route_picking(artifacts_env)
     assert "0 to run" in again.stdout
     (mdir / "cells" / "multihead__tf1.4__onnx-tf-1.1.2-opset7.json").unlink()
     again = run_invoke(*args, env_overrides=artifacts_env)
-    assert "1 to run" in again.stdout and len(json.loads((mdir / "results.json").read_text())["cells"]) == 14
+    assert "1 to run" in again.stdout and len(json.loads((mdir / "results.json").read_text())["cells"]) == 16
 
     # the pipeline takes the measured route: opset 9 fails for focus, so the opset 10 route
     pipe = run_invoke("pipeline", "--config", "configs/matrix/focus.yaml", "--target", "tf1.13", env_overrides=artifacts_env)
