@@ -18,6 +18,10 @@ import pytest
 import slurm_cluster
 from conftest import ROOT, run_invoke
 
+from torch2tf.configs.compat import load_compat
+
+TF14_ROUTES = len(load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs").routes("tf1.4"))
+
 pytestmark = [pytest.mark.slurm, pytest.mark.stack]
 
 SLEEPY = '''
@@ -123,7 +127,7 @@ def test_reduced_matrix_on_slurm_gives_what_local_gives(project, tmp_path, clust
 
     def outcome(artifacts):
         return {k: (v["status"], v.get("error_class"), v.get("max_abs_diff")) for k, v in cells(artifacts).items()}
-    assert outcome(tmp_path / "slurm") == outcome(tmp_path / "local") and len(outcome(tmp_path / "local")) == 3
+    assert outcome(tmp_path / "slurm") == outcome(tmp_path / "local") and len(outcome(tmp_path / "local")) == TF14_ROUTES
     results = json.loads((tmp_path / "slurm" / "matrix" / "results.json").read_text())
     assert results["executor"] == "slurm" and results["unfinished"] == []
     assert (tmp_path / "slurm" / "matrix" / "report.html").is_file()
@@ -148,8 +152,9 @@ def test_ctrl_c_cancels_the_jobs_and_resume_runs_only_what_is_missing(project, t
     flag.unlink()
     resumed = invoke(project, tmp_path / "a", cluster, *args)
     assert resumed.returncode == 0
-    assert f"matrix: 6 cells, {len(before)} already done, {6 - len(before)} to run" in resumed.stdout
-    assert len(cells(tmp_path / "a")) == 6
+    total = 2 * TF14_ROUTES
+    assert f"matrix: {total} cells, {len(before)} already done, {total - len(before)} to run" in resumed.stdout
+    assert len(cells(tmp_path / "a")) == total
 
 
 def test_a_job_the_scheduler_kills_is_recorded_as_lost_and_redone(project, tmp_path, cluster):
