@@ -186,7 +186,7 @@ def test_bilinear_upsample_below_opset_11_is_caught_at_the_middle_hop_and_explai
     assert "opset >= 11" in out.stderr and "align_corners=True" in out.stderr
     rep = report(artifacts_env, "m-segnet")
     assert rep.error["class"] == "UpsampleBeforeOpset11"
-    assert [s.label for s in rep.steps] == ["export", "onnx-check"]
+    assert [s.label for s in rep.steps] == ["export", "adapt", "onnx-check"]
 
 
 def test_config_error_is_clean(artifacts_env, tmp_path):
