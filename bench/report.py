@@ -60,6 +60,12 @@ def rows(r: dict) -> list[str]:
     if w:
         out.append(f"| #14 | reduced matrix ({w['models']} x {w['targets']}, {w['cells']} cells, warm cache, 2 at once): "
                    f"local {fmt(w['local_s'])} s, Slurm {fmt(w['slurm_s'])} s | {w['overhead_per_job_s']} s per job | | |")
+    for key, what in (("plain_reach", "matrix models"), ("torchvision_sweep", "torchvision archs")):
+        q = r.get(key)
+        if q:
+            weak = sum(x["verified"] and x["weak"] for x in q["rows"])
+            out.append(f"| #13 | {what}, plain configs to tf1.4/1.13/1.15: verified with a check that can fail "
+                       f"({weak} more verified with a weak check) | {q['reached']}/{q['pairs']} | | |")
     return out + native_rows(r.get("native_baseline"))
 
 

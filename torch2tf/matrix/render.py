@@ -67,6 +67,22 @@ def _known_errors(results: dict) -> list[str]:
     return rows
 
 
+def _reach_rows(results: dict) -> list[str]:
+    """Per model and target: how many routes verified it with a check that can fail (a weak pass does
+    not count), so that a model no route reaches stands out."""
+    targets = list(dict.fromkeys(c["target"] for c in results["cells"]))
+    rows = ["Routes that verified each model with a check that can fail (a weak check does not count).", "",
+            "| model | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+    for m in _models(results):
+        counts = []
+        for t in targets:
+            cells = [c for c in results["cells"] if c["model"] == m and c["target"] == t]
+            good = sum(c["status"] == "passed" and not c.get("weak") for c in cells)
+            counts.append(f"{good}/{len(cells)}" if good else f"**none** of {len(cells)}")
+        rows.append(f"| {m} | " + " | ".join(counts) + " |")
+    return rows
+
+
 def render_markdown(results: dict) -> str:
     cols = _columns(results)
     idx = _index(results)
@@ -77,6 +93,7 @@ def render_markdown(results: dict) -> str:
     lines.append("|---" * (len(cols) + 1) + "|")
     for m in _models(results):
         lines.append(f"| {m} | " + " | ".join(_label(idx.get((m, t, r))) for t, r in cols) + " |")
+    lines += ["", "## Reach", ""] + _reach_rows(results)
     lines += ["", "## Routes", ""] + _route_rows(results)
     failures = [c for c in results["cells"] if c["status"] != "passed"]
     if failures:
