@@ -20,32 +20,16 @@ onnx + numpy). Each returns how many nodes it rewrote; adapt applies those a rou
 - explicit_pool_pads: onnx-tf 1.1.2 turns a MaxPool with pads TF cannot express into tf.py_func.
 """
 
+import _onnx_graph as onnx_graph
 import numpy as np
-
-
-def _attrs(helper, node):
-    return dict((a.name, helper.get_attribute_value(a)) for a in node.attribute)
-
-
-def _initializers(graph, numpy_helper):
-    return dict((t.name, numpy_helper.to_array(t)) for t in graph.initializer)
-
-
-def _unique(graph, base):
-    taken = set(n for node in graph.node for n in node.output) | set(t.name for t in graph.initializer)
-    name, i = base, 0
-    while name in taken:
-        i += 1
-        name = "%s_%d" % (base, i)
-    return name
 
 
 def fold_batchnorm(model, helper, numpy_helper):
     """BatchNormalization(x, scale, B, mean, var) with constant parameters -> x * s + (B - mean * s),
     s = scale / sqrt(var + eps), broadcast over the channel axis 1."""
     graph = model.graph
-    consts = _initializers(graph, numpy_helper)
-    shapes = _shapes(model)
+    consts = onnx_graph.initializers(graph, numpy_helper)
+    shapes = onnx_graph.shapes_of(model)
     nodes, count = [], 0
     for node in graph.node:
         params = [consts.get(name) for name in node.input[1:5]]
@@ -53,47 +37,25 @@ def fold_batchnorm(model, helper, numpy_helper):
             nodes.append(node)
             continue
         scale, bias, mean, var = [p.astype(np.float64) for p in params]
-        eps = _attrs(helper, node).get("epsilon", 1e-5)
+        eps = onnx_graph.attrs(helper, node).get("epsilon", 1e-5)
         s = scale / np.sqrt(var + eps)
         rank = len(shapes[node.input[0]]) if shapes.get(node.input[0]) else 4
         shape = [-1] + [1] * (rank - 2)          # [C, 1, 1]: broadcasts over N, C, H, W
-        names = [_unique(graph, node.output[0] + suffix) for suffix in ("__bn_scale", "__bn_shift", "__bn_scaled")]
+        names = [onnx_graph.unique_name(graph, node.output[0] + suffix) for suffix in ("__bn_scale", "__bn_shift", "__bn_scaled")]
         graph.initializer.extend([
             numpy_helper.from_array(s.reshape(shape).astype(np.float32), names[0]),
             numpy_helper.from_array((bias - mean * s).reshape(shape).astype(np.float32), names[1])])
         nodes.append(helper.make_node("Mul", [node.input[0], names[0]], [names[2]], name=node.name + "_scale"))
         nodes.append(helper.make_node("Add", [names[2], names[1]], list(node.output), name=node.name))
         count += 1
-    return _replace_nodes(graph, nodes, count)
-
-
-def _replace_nodes(graph, nodes, count):
-    """The graph's nodes become `nodes` when a rewrite changed `count` of them; returns count."""
-    if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return count
-
-
-def _shapes(model):
-    """name -> list of dims (int, or None when symbolic) from onnx's shape inference."""
-    from onnx import shape_inference
-    inferred = shape_inference.infer_shapes(model).graph
-    shapes = {}
-    for value in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
-        t = value.type.tensor_type
-        if t.HasField("shape"):
-            shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-    for init in inferred.initializer:
-        shapes[init.name] = list(init.dims)
-    return shapes
+    return onnx_graph.replace_nodes(graph, nodes, count)
 
 
 def zero_pool_pads(model, helper, numpy_helper=None):
     """Pools with neither `pads` nor `auto_pad` get pads of zeros (the default, written out)."""
     count = 0
     for node in model.graph.node:
-        attrs = _attrs(helper, node)
+        attrs = onnx_graph.attrs(helper, node)
         if node.op_type in ("AveragePool", "MaxPool") and "pads" not in attrs and "auto_pad" not in attrs:
             spatial = len(attrs["kernel_shape"])
             node.attribute.extend([helper.make_attribute("pads", [0] * (2 * spatial))])
@@ -105,31 +67,21 @@ def matmul_2d(model, helper, numpy_helper):
     """MatMul(A of rank r > 2, B of rank 2) -> Reshape(MatMul(Flatten(A, r - 1), B), A's dims + [N]),
     where at most one of A's leading dims is unknown (it becomes -1)."""
     graph = model.graph
-    shapes = _shapes(model)
+    shapes = onnx_graph.shapes_of(model)
     nodes, count = [], 0
     for node in graph.node:
         a, b = (shapes.get(node.input[0]), shapes.get(node.input[1])) if node.op_type == "MatMul" else (None, None)
         if not a or not b or len(a) <= 2 or len(b) != 2 or b[1] is None or sum(d is None for d in a[:-1]) > 1:
             nodes.append(node)
             continue
-        flat, product, target = [_unique(graph, node.output[0] + s) for s in ("__flat", "__2d", "__shape")]
+        flat, product, target = [onnx_graph.unique_name(graph, node.output[0] + s) for s in ("__flat", "__2d", "__shape")]
         dims = [-1 if d is None else d for d in a[:-1]] + [b[1]]
         graph.initializer.extend([numpy_helper.from_array(np.array(dims, np.int64), target)])
         nodes.append(helper.make_node("Flatten", [node.input[0]], [flat], axis=len(a) - 1, name=node.name + "_flat"))
         nodes.append(helper.make_node("MatMul", [flat, node.input[1]], [product], name=node.name + "_2d"))
         nodes.append(helper.make_node("Reshape", [product, target], list(node.output), name=node.name))
         count += 1
-    return _replace_nodes(graph, nodes, count)
-
-
-def _np_dtype(code):
-    """numpy dtype of an ONNX TensorProto type code (onnx.mapping in the stage envs' onnx 1.8; newer
-    onnx, as on the host for tests, has only helper.tensor_dtype_to_np_dtype)."""
-    from onnx import helper
-    if hasattr(helper, "tensor_dtype_to_np_dtype"):
-        return helper.tensor_dtype_to_np_dtype(code)
-    from onnx import mapping
-    return mapping.TENSOR_TYPE_TO_NP_TYPE[code]
+    return onnx_graph.replace_nodes(graph, nodes, count)
 
 
 def _evaluate(op, attrs, args):
@@ -137,7 +89,7 @@ def _evaluate(op, attrs, args):
     if op == "Shape":
         return np.array(args[0].shape, np.int64)
     if op == "Cast":
-        return args[0].astype(_np_dtype(attrs["to"]))
+        return args[0].astype(onnx_graph.np_dtype(attrs["to"]))
     if op == "Gather":
         return np.take(args[0], args[1], axis=attrs.get("axis", 0))
     if op == "Unsqueeze":
@@ -157,7 +109,7 @@ def _evaluate(op, attrs, args):
     if op == "Squeeze" and len(args) == 1:
         return np.squeeze(args[0], axis=tuple(attrs["axes"])) if "axes" in attrs else np.squeeze(args[0])
     if op == "ConstantFill" and attrs.get("input_as_shape"):
-        return np.full([int(d) for d in args[0]], attrs.get("value", 0.0), _np_dtype(attrs.get("dtype", 1)))
+        return np.full([int(d) for d in args[0]], attrs.get("value", 0.0), onnx_graph.np_dtype(attrs.get("dtype", 1)))
     return None
 
 
@@ -165,11 +117,11 @@ def fold_shapes(model, helper, numpy_helper):
     """Replace every node computable from static input shapes and constants by a Constant. Shape
     reads only its input's shape, so it folds as soon as that shape is static."""
     graph = model.graph
-    shapes = _shapes(model)
-    known = _initializers(graph, numpy_helper)
+    shapes = onnx_graph.shapes_of(model)
+    known = onnx_graph.initializers(graph, numpy_helper)
     nodes, count = [], 0
     for node in graph.node:
-        attrs = _attrs(helper, node)
+        attrs = onnx_graph.attrs(helper, node)
         value = None
         if node.op_type == "Constant" and "value" in attrs:
             known[node.output[0]] = numpy_helper.to_array(attrs["value"])
@@ -186,19 +138,8 @@ def fold_shapes(model, helper, numpy_helper):
         count += 1
     if count:
         del graph.node[:]
-        graph.node.extend(_live(graph, nodes))
+        graph.node.extend(onnx_graph.live_nodes(graph, nodes))
     return count
-
-
-def _live(graph, nodes):
-    """The nodes whose outputs something still reads (folding leaves the old constants unread)."""
-    wanted = set(o.name for o in graph.output)
-    kept = []
-    for node in reversed(nodes):
-        if any(o in wanted for o in node.output):
-            kept.append(node)
-            wanted.update(node.input)
-    return list(reversed(kept))
 
 
 FLOAT_LOWEST = -3.4028234663852886e38
@@ -231,22 +172,13 @@ def explicit_pool_pads(model, helper, numpy_helper=None):
         nodes.append(helper.make_node("MaxPool", [padded] + list(node.input[1:]), list(node.output),
                                       name=node.name, **kept))
         count += 1
-    return _replace_nodes(graph, nodes, count)
-
-
-def _constants(graph, numpy_helper, helper):
-    """name -> numpy value of every initializer and Constant node."""
-    known = _initializers(graph, numpy_helper)
-    for node in graph.node:
-        if node.op_type == "Constant":
-            known[node.output[0]] = numpy_helper.to_array(_attrs(helper, node)["value"])
-    return known
+    return onnx_graph.replace_nodes(graph, nodes, count)
 
 
 def _plain_lstm(node, helper, known, shapes):
     """(W, R, B) of a forward LSTM with default activations, no clip, peepholes or sequence lengths,
     constant weights and a static input; else None."""
-    attrs = _attrs(helper, node)
+    attrs = onnx_graph.attrs(helper, node)
     inputs = list(node.input) + [""] * (8 - len(node.input))
     x = shapes.get(inputs[0])
     if attrs.get("direction", b"forward") not in (b"forward", "forward") or "clip" in attrs or \
@@ -267,7 +199,7 @@ def unroll_lstm(model, helper, numpy_helper):
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if opset >= 13:                      # Split and Squeeze take inputs there; no legacy route reads it
         return 0
-    known, shapes = _constants(graph, numpy_helper, helper), _shapes(model)
+    known, shapes = onnx_graph.constants(graph, numpy_helper, helper), onnx_graph.shapes_of(model)
     nodes, count = [], 0
     for node in graph.node:
         weights = _plain_lstm(node, helper, known, shapes) if node.op_type == "LSTM" else None
@@ -276,14 +208,14 @@ def unroll_lstm(model, helper, numpy_helper):
             continue
         nodes.extend(_unrolled(graph, node, weights, shapes[node.input[0]], helper, numpy_helper))
         count += 1
-    return _replace_nodes(graph, nodes, count)
+    return onnx_graph.replace_nodes(graph, nodes, count)
 
 
 def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
     steps, batch, _ = x_shape
     w, r, b = weights
     hidden = r.shape[1]
-    p = _unique(graph, node.name or node.output[0]) + "__unrolled/"
+    p = onnx_graph.unique_name(graph, node.name or node.output[0]) + "__unrolled/"
 
     def const(name, value):
         graph.initializer.extend([numpy_helper.from_array(np.asarray(value), p + name)])
@@ -326,7 +258,7 @@ def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
 
 def _pad_amounts(node, helper, known):
     """A Pad's pads when it pads with constant zeros and its pads are known, else None."""
-    attrs = _attrs(helper, node)
+    attrs = onnx_graph.attrs(helper, node)
     if attrs.get("mode", b"constant") not in (b"constant", "constant"):
         return None
     if len(node.input) > 1:                      # Pad-11: pads (and the value) are inputs
@@ -340,7 +272,7 @@ def _pad_amounts(node, helper, known):
 def fold_pads(model, helper, numpy_helper):
     """Zero Pads dropped, and zero Pads of the spatial dims folded into the AveragePool they feed."""
     graph = model.graph
-    known = _constants(graph, numpy_helper, helper)
+    known = onnx_graph.constants(graph, numpy_helper, helper)
     readers = {}
     for node in graph.node:
         for name in node.input:
@@ -356,7 +288,7 @@ def fold_pads(model, helper, numpy_helper):
         spatial = pads[2:rank] + pads[rank + 2:]
         if any(pads):
             pool = users[0]
-            pool_attrs = _attrs(helper, pool)
+            pool_attrs = onnx_graph.attrs(helper, pool)
             if len(users) != 1 or pool.op_type != "AveragePool" or any(pads[:2] + pads[rank:rank + 2]) or \
                     any(pool_attrs.get("pads", [])) or pool_attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
                 continue
@@ -377,19 +309,18 @@ def fold_pads(model, helper, numpy_helper):
     return count
 
 
-
 def nearest_upsample(model, helper, numpy_helper):
     """Nearest Upsample by whole-number factors on a static NCHW input -> Reshape to
     [N, C, H, 1, W, 1], Concat sh copies on axis 3 and sw on axis 5, Reshape to [N, C, H*sh, W*sw]:
     every output pixel is its source pixel, as in nearest upsampling."""
     graph = model.graph
-    known, shapes = _constants(graph, numpy_helper, helper), _shapes(model)
+    known, shapes = onnx_graph.constants(graph, numpy_helper, helper), onnx_graph.shapes_of(model)
     nodes, count = [], 0
     for node in graph.node:
         if node.op_type != "Upsample":
             nodes.append(node)
             continue
-        attrs = _attrs(helper, node)
+        attrs = onnx_graph.attrs(helper, node)
         scales = attrs.get("scales") if len(node.input) < 2 else known.get(node.input[1])
         shape = shapes.get(node.input[0])
         if attrs.get("mode", b"nearest") not in (b"nearest", "nearest") or scales is None or len(scales) != 4 or \
@@ -399,7 +330,7 @@ def nearest_upsample(model, helper, numpy_helper):
             continue
         n, c, h, w = shape
         sh, sw = int(scales[2]), int(scales[3])
-        p = _unique(graph, node.output[0] + "__nearest")
+        p = onnx_graph.unique_name(graph, node.output[0] + "__nearest")
         graph.initializer.extend([numpy_helper.from_array(np.array([n, c, h, 1, w, 1], np.int64), p + "_split"),
                                   numpy_helper.from_array(np.array([n, c, h * sh, w * sw], np.int64), p + "_merged")])
         nodes.append(helper.make_node("Reshape", [node.input[0], p + "_split"], [p + "_cells"], name=p + "_cells"))
@@ -407,4 +338,4 @@ def nearest_upsample(model, helper, numpy_helper):
         nodes.append(helper.make_node("Concat", [p + "_rows"] * sw, [p + "_both"], axis=5, name=p + "_both"))
         nodes.append(helper.make_node("Reshape", [p + "_both", p + "_merged"], list(node.output), name=node.name))
         count += 1
-    return _replace_nodes(graph, nodes, count)
+    return onnx_graph.replace_nodes(graph, nodes, count)
