@@ -92,6 +92,10 @@ def test_matrix_results_merge_into_the_shipped_measurements(settings):
     shipped = {(c["model_digest"], c["route"]): c for c in routing.cells_in(path)}
     assert shipped[(ME, R9)]["status"] == "passed" and "message" not in shipped[(ME, R9)]
     assert shipped[("other", R9)]["latency_ms"] == 90 and len(shipped) == 2
+    # the same matrix model redefined (a new digest): its old cells go, or it would count twice
+    path = ship_measurements(settings, {"cells": [{**cell(R9, "new", "passed", 70), "model": "r"}]})
+    shipped = {(c["model_digest"], c["route"]): c for c in routing.cells_in(path)}
+    assert (ME, R9) not in shipped and shipped[("new", R9)]["latency_ms"] == 70 and len(shipped) == 2
 
 
 def test_a_measurement_of_a_changed_route_definition_is_ignored(settings):
