@@ -9,11 +9,8 @@ from pathlib import Path
 from torch2tf.digests import json_digest
 from torch2tf.envs.specs import load_spec
 from torch2tf.errors import ConfigError
+from torch2tf.stage_contracts import contract
 from torch2tf.strict import check_keys, load_yaml, typed
-
-# what a route's adapt step may ask of stages/adapt.py (its CONTRACT checks the request again)
-ADAPT_PARAMS = {"ir_version", "opset", "initializers_as_inputs", "static_shapes", "explicit_pool_pads",
-                "fold_shapes", "fold_batchnorm", "zero_pool_pads", "matmul_2d", "unroll_lstm", "fold_pads", "nearest_upsample"}
 
 TOOLS = {"onnx-tf", "onnx2tf"}
 READABLE = {"onnx", "frozen_pb", "saved_model", "tflite"}        # kinds of artifact `readers:` covers
@@ -121,6 +118,8 @@ def load_compat(path: Path, envs_dir: Path) -> Compat:
     check_keys(raw, {"stacks", "targets", "readers"}, where, required={"stacks", "targets", "readers"})
     stacks = _stacks(raw["stacks"], where, envs_dir)
     readers = _readers(raw["readers"], where, stacks)
+    # what an adapt step may ask: the params stages/adapt.py declares (stages/ sits beside envs/)
+    adapt_params = set(contract(envs_dir.parent / "stages", "adapt")["params"])
     targets = {}
     for target, body in typed(raw["targets"], dict, f"{where}: targets", "targets").items():
         w = f"{where}: targets.{target}"
@@ -136,8 +135,7 @@ def load_compat(path: Path, envs_dir: Path) -> Compat:
             check_keys(r, {"name", "export", "adapt", "convert", "downgrade"}, rw, required={"name", "export", "convert"})
             export = _step(r["export"], f"{rw}.export", stacks, {"opset"})
             typed(export.params.get("opset"), int, f"{rw}.export.opset", "opset")
-            adapt = _step(r["adapt"], f"{rw}.adapt", stacks,
-                          ADAPT_PARAMS) if r.get("adapt") else None
+            adapt = _step(r["adapt"], f"{rw}.adapt", stacks, adapt_params) if r.get("adapt") else None
             convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool", "layout"})
             if convert.params.get("layout", "nchw") not in LAYOUTS:
                 raise ConfigError(f"unknown layout {convert.params['layout']!r}", where=f"{rw}.convert.layout",
@@ -154,14 +152,14 @@ def load_compat(path: Path, envs_dir: Path) -> Compat:
             if convert.params.get("tool") not in TOOLS:
                 raise ConfigError(f"unknown converter tool {convert.params.get('tool')!r}", where=f"{rw}.convert.tool",
                                   hint=f"one of {sorted(TOOLS)}")
-            reads = stacks[convert.env]["max_opset"]
-            converted = (adapt.params.get("opset") if adapt else None) or export.params["opset"]
+            route = Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
+                          verify_env=body["runtime"], downgrade=downgrade, artifact=artifact)
+            reads, converted = stacks[convert.env]["max_opset"], route.converted_opset or route.opset
             if converted > reads:
                 raise ConfigError(f"route {r['name']!r} hands opset {converted} to its converter but "
                                   f"{convert.env} reads at most {reads}", where=rw,
                                   hint="export at an opset it reads, or convert down with adapt: {opset: N}")
-            routes.append(Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
-                                verify_env=body["runtime"], downgrade=downgrade, artifact=artifact))
+            routes.append(route)
         names = [r.name for r in routes]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate route names in {target}: {names}", where=w)

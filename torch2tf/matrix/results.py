@@ -39,9 +39,11 @@ def ship_measurements(settings: Settings, results: dict) -> Path:
     routes by measurement: a cell replaces the shipped one of the same matrix model (by name: a model
     whose definition changed is measured anew, its old cells would count it twice), target and route."""
     path = settings.root / routing.SHIPPED
-    merged = {(c.get("model") or c["model_digest"], c["target"], c["route"]): c for c in routing.cells_in(path)}
+    def key(c):
+        return c.get("model") or c["model_digest"], c["target"], c["route"]
+    merged = {key(c): c for c in routing.cells_in(path)}
     for c in results["cells"]:
-        merged[(c.get("model") or c["model_digest"], c["target"], c["route"])] = {k: c.get(k) for k in SHIPPED_KEYS}
+        merged[key(c)] = {k: c.get(k) for k in SHIPPED_KEYS}
     cells = sorted(merged.values(), key=lambda c: (c["target"], c.get("model") or "", c["route"]))
     atomic.write_text(path, json.dumps({"about": "per-route matrix measurements for route ranking; "
                                                  "rewritten by `invoke matrix`", "cells": cells}, indent=1) + "\n")

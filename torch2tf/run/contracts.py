@@ -3,12 +3,12 @@ stage runs. The rule itself is stages/_protocol.py's (one implementation, loaded
 
 from __future__ import annotations
 
-import ast
 import functools
 import importlib.util
 from pathlib import Path
 
 from torch2tf.errors import StageError
+from torch2tf.stage_contracts import contract
 
 
 @functools.lru_cache(maxsize=None)
@@ -17,17 +17,6 @@ def _protocol(stages_dir: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@functools.lru_cache(maxsize=None)
-def contract(stages_dir: Path, stage: str) -> dict:
-    """The CONTRACT literal at the top of stages/<stage>.py (read, not imported: stages need their env)."""
-    path = stages_dir / f"{stage}.py"
-    for node in ast.parse(path.read_text(), str(path)).body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["CONTRACT"]:
-            return ast.literal_eval(node.value)
-    raise StageError(f"stage program {path.name} declares no CONTRACT", where=str(path),
-                     hint="add CONTRACT = {'inputs': {...}, 'params': {...}, 'outputs': [...]} at its top")
 
 
 def check(stages_dir: Path, stage: str, inputs: dict, params: dict, where: str) -> None:

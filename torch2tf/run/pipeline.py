@@ -42,8 +42,8 @@ class Options:
 BEST = "best"       # the route name that asks for every route, fastest verified kept
 
 # failures that do not depend on the route: trying another one would fail the same way
-ROUTE_INDEPENDENT = {"ModelImportError", "MissingModule", "WeightsError", "WeightsMismatch", "UnsafeWeights", "ConfigMismatch",
-                     "InputError"}
+ROUTE_INDEPENDENT = {"ModelImportError", "MissingModule", "WeightsError", "WeightsMismatch", "UnsafeWeights",
+                     "ConfigMismatch", "InputError"}
 
 
 def make_plans(config_path: Path, settings: Settings, options: Options) -> list[tuple[Plan, str]]:
