@@ -1,6 +1,7 @@
 """export: PyTorch model -> model.onnx, plus the inputs and PyTorch's outputs as .npy references.
 
-Runs in the torch17 env (Python 3.8, torch 1.7.1); kept 3.6-compatible like every stage.
+Runs in an export stack (torch17: Python 3.8, torch 1.7.1; torch113; torch25: Python 3.11, torch 2.5),
+the one the config's model.torch picks; kept 3.6-compatible like every stage.
 """
 
 import importlib
@@ -48,13 +49,25 @@ def load_factory(factory, model_file):
         raise StageFailure("cannot import the model module %r: %s: %s"
                            % (model_file or module_name, type(exc).__name__, exc),
                            hint="check model.factory in the config; the module must import in the "
-                                "torch17 env (torch 1.7.1, torchvision 0.8.2)", kind="ModelImportError")
+                                "export env (%s)" % stack_versions(), kind="ModelImportError")
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise StageFailure("%r has no callable %r" % (model_file or module_name, attr),
+        # the host turns this kind into a hint naming the export stack that has it, if one does
+        raise StageFailure("%r has no callable %r (in %s)" % (model_file or module_name, attr, stack_versions()),
                            hint="model.factory is 'module:callable' or 'file.py:callable'",
-                           kind="ModelImportError")
+                           kind="FactoryMissing")
+
+
+def stack_versions():
+    """'torch X, torchvision Y' of this env, for messages."""
+    found = []
+    for name in ("torch", "torchvision"):
+        try:
+            found.append("%s %s" % (name, importlib.import_module(name).__version__))
+        except Exception:  # noqa: BLE001 - a message helper must not fail
+            pass
+    return ", ".join(found) or "no torch"
 
 
 def missing_module(doing, exc):
@@ -86,17 +99,29 @@ def _restricted_pickle():
     return types.SimpleNamespace(Unpickler=WeightsUnpickler, load=load, __name__="torch2tf_weights_pickle")
 
 
+def _has_kwarg(fn, name):
+    import inspect
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def read_weights(path, torch, trust):
-    """The checkpoint's content; refuses Python objects beyond tensors unless the config trusts the file."""
+    """The checkpoint's content; refuses Python objects beyond tensors unless the config trusts the file.
+    torch >= 1.13 has its own restricted loader (weights_only=True, the default from 2.6); 1.7 gets ours."""
+    safe_loader = _has_kwarg(torch.load, "weights_only")
     try:
         if trust:
             _protocol.log("WARNING: model.trust_weights: unpickling %s fully; it can run any code" % path)
-            return torch.load(path, map_location="cpu")
+            return torch.load(path, map_location="cpu", **({"weights_only": False} if safe_loader else {}))
+        if safe_loader:
+            return torch.load(path, map_location="cpu", weights_only=True)
         return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle())
     except pickle.UnpicklingError as exc:
-        if not trust and "." in str(exc) and " " not in str(exc):
+        if not trust and (("." in str(exc) and " " not in str(exc)) or "Weights only load failed" in str(exc)):
             raise StageFailure("weights file %s holds Python objects beyond tensors and containers (%s); "
-                               "loading it would run its code" % (path, exc),
+                               "loading it would run its code" % (path, str(exc).strip().splitlines()[0]),
                                hint="save only the state_dict (torch.save(model.state_dict(), path)), or, if you "
                                     "trust the file, set model.trust_weights: true", kind="UnsafeWeights")
         raise StageFailure("cannot read weights file %s: %s" % (path, exc), kind="WeightsError",
@@ -248,18 +273,20 @@ def export_onnx(model, tensors, onnx_path, names, params, torch):
         if spec.get("dynamic"):
             dynamic[spec["name"]] = dict((int(k), v) for k, v in spec["dynamic"].items())
     shims = set()      # run() took the references from the unmodified model: only the export is shimmed
+    # torch >= 2.5 has a second (dynamo) exporter, the default from 2.9: the routes need the TorchScript one
+    exporter = {"dynamo": False} if _has_kwarg(torch.onnx.export, "dynamo") else {}
     try:
         with _shims.export_shims(torch, shims):
             torch.onnx.export(model, tensors, onnx_path, opset_version=params["opset"],
                               input_names=[s["name"] for s in params["inputs"]], output_names=names,
                               dynamic_axes=dynamic or None, do_constant_folding=True,
-                              keep_initializers_as_inputs=params["keep_initializers_as_inputs"])
+                              keep_initializers_as_inputs=params["keep_initializers_as_inputs"], **exporter)
     except Exception as exc:
         msg = "%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         # no --opset advice: a route's converter reads only its own opsets; another route may export higher
-        hint = ("torch 1.7 has no ONNX form of this at opset %d: take a route of the target that exports at a "
-                "higher opset (leave route: out to let torch2tf try them; routes in configs/compat.yaml), or "
-                "replace the op in the model" % params["opset"])
+        hint = ("torch %s has no ONNX form of this at opset %d: take a route of the target that exports at a "
+                "higher opset (leave route: out to let torch2tf try them; routes in configs/compat.yaml), another "
+                "export stack (model.torch), or replace the op in the model" % (torch.__version__, params["opset"]))
         if "step!=1" in str(exc):
             hint = ("strided slicing needs opset >= 10: take a route that exports at 10 or more (for TF 1.4: "
                     "onnx2tf-downgrade)")

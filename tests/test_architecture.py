@@ -92,7 +92,7 @@ def test_stack_versions_come_from_the_env_specs():
 
 def test_a_version_written_into_compat_yaml_is_refused(tmp_path):
     text = (ROOT / "configs" / "compat.yaml").read_text().replace(
-        "tf14:    {max_ir: 3, max_opset: 7}", "tf14:    {tensorflow: 1.5.0, max_ir: 3, max_opset: 7}")
+        "tf14:     {max_ir: 3, max_opset: 7}", "tf14:     {tensorflow: 1.5.0, max_ir: 3, max_opset: 7}")
     (tmp_path / "compat.yaml").write_text(text)
     with pytest.raises(ConfigError, match="unknown key 'tensorflow'"):
         load_compat(tmp_path / "compat.yaml", ROOT / "envs")

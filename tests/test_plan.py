@@ -82,10 +82,23 @@ def test_extra_formats_are_packaged_and_each_verified_without_a_stray_converted_
 
 
 def test_every_route_of_every_target_builds_a_plan_its_stages_accept():
-    for target, routes in COMPAT.targets.items():
-        for route in routes:
+    for target in COMPAT.targets:
+        for route in COMPAT.routes(target):
             plan = plan_for("multihead.yaml", target, route.name)
             assert plan.steps[0].label == "export" and plan.step("verify").check.artifact == plan.primary
+
+
+def test_every_export_stack_serves_every_route_and_exports_and_checks_onnx_in_its_own_env():
+    cfg = load_config(ROOT / "configs" / "multihead.yaml")
+    assert set(COMPAT.export_stacks) == {"torch17", "torch113", "torch25"}
+    for stack in COMPAT.export_stacks:
+        for target in COMPAT.targets:
+            for route in COMPAT.routes(target, stack):
+                plan = build_plan(cfg, target, route, COMPAT)
+                check_plan(plan, ROOT / "stages")
+                assert plan.step("export").env == stack and plan.step("onnx-check").env == stack
+                if route.adapt:      # adapt's onnx tools are the default stack's, whatever the export
+                    assert plan.step("adapt").env == COMPAT.default_export
 
 
 def test_export_only_and_opset_override():

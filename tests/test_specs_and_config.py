@@ -115,8 +115,9 @@ def test_compat_routes():
 
 
 def test_compat_refuses_opset_the_converter_cannot_read(tmp_path):
-    text = (ROOT / "configs" / "compat.yaml").read_text().replace("export: {env: torch17, opset: 7}",
-                                                                  "export: {env: torch17, opset: 11}")
+    text = (ROOT / "configs" / "compat.yaml").read_text().replace(
+        "{name: onnx-tf-1.1.2-opset7, converter: onnx-tf-1.1.2, opset: 7}",
+        "{name: onnx-tf-1.1.2-opset7, converter: onnx-tf-1.1.2, opset: 11}")
     with pytest.raises(ConfigError, match="reads at most 7"):
         load_compat(write(tmp_path / "compat.yaml", text), ROOT / "envs")
 
@@ -126,8 +127,8 @@ def test_compat_tflite_target(tmp_path):
     assert {r.artifact for r in compat.routes("tflite")} == {"tflite"}
     assert {r.artifact for r in compat.routes("tf1.13")} == {"frozen_pb"}
     base = (ROOT / "configs" / "compat.yaml").read_text()
-    text = base.replace("convert: {env: onnx2tf, tool: onnx2tf}\n", "convert: {env: onnx2tf, tool: onnx2tf}\n"
-                        "        downgrade: true\n")
+    text = base.replace("{name: onnx2tf-opset11, converter: onnx2tf, opset: 11}",
+                        "{name: onnx2tf-opset11, converter: onnx2tf, opset: 11, downgrade: true}")
     with pytest.raises(ConfigError, match="downgrades a graph for a tflite target"):
         load_compat(write(tmp_path / "a.yaml", text), ROOT / "envs")
     with pytest.raises(ConfigError, match="unknown artifact 'tfjs'"):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from torch2tf import atomic
+from torch2tf import atomic, routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.errors import ConfigError, Torch2TFError
@@ -44,7 +44,7 @@ def check(paths: list[Path], settings: Settings, target: str | None) -> None:
     owners: dict[str, Path] = {}
     for path in paths:
         cfg = load_config(path)
-        routes = compat.routes(target or cfg.target)
+        routes = compat.routes(target or cfg.target, routing.export_stack(compat, cfg))
         if cfg.route and cfg.route not in [r.name for r in routes]:
             compat.route(target or cfg.target, cfg.route)      # raises, naming the routes there are
         if cfg.name in owners:

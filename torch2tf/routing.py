@@ -8,6 +8,7 @@ pipeline or the matrix, so both can use it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import warnings
@@ -66,9 +67,9 @@ class Standing:
         return f"{model}; passed {self.passes}/{self.measured} matrix models{speed}"
 
 
-def standings(compat: Compat, target: str, digest: str, cells: list[dict]) -> list[Standing]:
+def standings(compat: Compat, target: str, stack: str, digest: str, cells: list[dict]) -> list[Standing]:
     out = []
-    for route in compat.routes(target):
+    for route in compat.routes(target, stack):
         mine = [c for c in cells if c["target"] == target and c["route"] == route.name
                 and c.get("route_digest", route.digest) == route.digest]
         own = [c["status"] for c in mine if c["model_digest"] == digest]
@@ -80,20 +81,35 @@ def standings(compat: Compat, target: str, digest: str, cells: list[dict]) -> li
     return out
 
 
+def export_stack(compat: Compat, cfg: PipelineConfig) -> str:
+    """The export env the config's model.torch picks (the default stack without it)."""
+    return compat.export_stack(cfg.model.torch, where=f"{cfg.path}: model.torch")
+
+
 def rank(compat: Compat, cfg: PipelineConfig, target: str, settings: Settings) -> list[tuple[Route, str]]:
     """Every route of the target, best first, each with the reason for its place: routes that passed
     for this very model, then by pass rate over the matrix's models, then by measured latency; the
-    declared order breaks ties."""
-    table = standings(compat, target, model_digest(cfg), measured_cells(settings))
+    declared order breaks ties. Measurements count per export stack (a route's digest names its
+    export env); a stack with none yet is ranked by the default stack's, and says so."""
+    stack = export_stack(compat, cfg)
+    cells = measured_cells(settings)
+    table = standings(compat, target, stack, model_digest(cfg), cells)
+    note = ""
+    if not any(s.measured for s in table) and stack != compat.default_export:
+        by_default = standings(compat, target, compat.default_export, model_digest(cfg), cells)
+        if any(s.measured for s in by_default):
+            mine = compat.routes(target, stack)       # the same routes, exporting in the model's stack
+            table = [dataclasses.replace(s, route=r) for s, r in zip(by_default, mine)]
+            note = f" [measured with {compat.default_export}'s export; nothing yet with {stack}'s]"
     if not any(s.measured for s in table):
         return [(s.route, f"declared order for {target} (nothing measured)") for s in table]
     order = sorted(enumerate(table), key=lambda item: item[1].sort_key(item[0]))
-    return [(s.route, f"rank {n} of {len(table)}: {s.describe()}") for n, (_, s) in enumerate(order, 1)]
+    return [(s.route, f"rank {n} of {len(table)}: {s.describe()}{note}") for n, (_, s) in enumerate(order, 1)]
 
 
 def candidates(compat: Compat, cfg: PipelineConfig, target: str, forced: str | None,
                settings: Settings) -> list[tuple[Route, str]]:
     """The routes a run tries, in order: the forced one alone, else the ranking."""
     if forced:
-        return [(compat.route(target, forced), "forced with --route / route: in the config")]
+        return [(compat.route(target, forced, export_stack(compat, cfg)), "forced with --route / route: in the config")]
     return rank(compat, cfg, target, settings)

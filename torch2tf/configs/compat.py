@@ -62,36 +62,202 @@ class Route:
 class Compat:
     path: Path
     stacks: dict          # env name -> {python, max_ir, max_opset, and the versions its spec pins}
-    targets: dict[str, tuple[Route, ...]]
+    targets: dict         # target name -> Target (its routes as declared, export env not yet chosen)
     readers: dict         # artifact kind -> the env that reads it
+    default_export: str   # the export stack of a config without model.torch; also the ONNX tool env
 
-    def routes(self, target: str) -> tuple[Route, ...]:
+    @property
+    def export_stacks(self) -> dict[str, str]:
+        """Export stack name -> the torch version its env spec pins."""
+        return {name: s["torch"] for name, s in self.stacks.items() if "torch" in s}
+
+    def export_stack(self, torch: str | None, where: str = "model.torch") -> str:
+        """The export stack whose torch version starts with `torch` ("1.13", "2"); None: the default."""
+        if torch is None:
+            return self.default_export
+        listing = ", ".join(f"{v} ({n})" for n, v in self.export_stacks.items())
+        matches = [n for n, v in self.export_stacks.items() if v == torch or v.startswith(torch.rstrip(".") + ".")]
+        if not matches:
+            raise ConfigError(f"no export stack has torch {torch!r}", where=where,
+                              hint=f"model.torch is a version prefix of one of: {listing}")
+        if len(matches) > 1:
+            raise ConfigError(f"model.torch {torch!r} matches several export stacks: {', '.join(matches)}",
+                              where=where, hint=f"give more of the version; stacks: {listing}")
+        return matches[0]
+
+    def routes(self, target: str, export_env: str | None = None) -> tuple[Route, ...]:
+        """The target's routes, exporting in `export_env` (default: the default export stack)."""
         if target not in self.targets:
             raise ConfigError(f"unknown target {target!r}", where=str(self.path),
                               hint=f"targets: {', '.join(self.targets)}")
-        return self.targets[target]
+        t = self.targets[target]
+        env = export_env or self.default_export
+        return tuple(d.resolve(target, t.runtime, t.artifact, env, self.default_export) for d in t.routes)
 
-    def route(self, target: str, name: str) -> Route:
-        for r in self.routes(target):
+    def route(self, target: str, name: str, export_env: str | None = None) -> Route:
+        for r in self.routes(target, export_env):
             if r.name == name:
                 return r
         raise ConfigError(f"target {target!r} has no route {name!r}", where=str(self.path),
                           hint=f"routes: {', '.join(r.name for r in self.routes(target))}")
 
 
-def _step(raw, where: str, stacks: dict, allowed: set[str]) -> RoutePart:
-    check_keys(raw, {"env"} | allowed, where, required={"env"})
-    if raw["env"] not in stacks:
-        raise ConfigError(f"env {raw['env']!r} is not a stack", where=f"{where}.env",
-                          hint=f"stacks: {', '.join(stacks)}")
-    return RoutePart(env=raw["env"], params={k: v for k, v in raw.items() if k != "env"})
+# onnx's VERSION_TABLE: the IR version an onnx release that first writes an opset reads. A legacy
+# converter is handed a file at the IR its onnx reads, so adapt sets it from the converted opset.
+IR_OF_OPSET = {7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+
+
+@dataclass(frozen=True)
+class Converter:
+    """One converter release (compat.yaml converters:): the env it runs in, its tool and settings,
+    and the adapt rewrites that release needs."""
+    name: str
+    env: str
+    params: dict           # tool (and layout)
+    adapt: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RouteDecl:
+    """A route as compat.yaml writes it: a converter at an opset. The export env is the model's
+    (Compat.routes resolves it), so one declaration serves every export stack."""
+    name: str
+    converter: Converter
+    opset: int
+    convert_to: int | None
+    adapt: tuple[str, ...]
+    layout: str | None
+    downgrade: bool
+
+    def resolve(self, target: str, runtime: str, artifact: str, export_env: str, onnx_env: str) -> Route:
+        adapt = None
+        flags = self.converter.adapt + self.adapt
+        if flags or self.convert_to:
+            converted = self.convert_to or self.opset
+            params = {"ir_version": IR_OF_OPSET[converted], **{f: True for f in flags}}
+            if self.convert_to:
+                params["opset"] = self.convert_to
+            adapt = RoutePart(env=onnx_env, params=params)
+        convert = dict(self.converter.params, **({"layout": self.layout} if self.layout else {}))
+        return Route(name=self.name, target=target, export=RoutePart(env=export_env, params={"opset": self.opset}),
+                     adapt=adapt, convert=RoutePart(env=self.converter.env, params=convert), verify_env=runtime,
+                     downgrade=self.downgrade, artifact=artifact)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    runtime: str
+    artifact: str
+    routes: tuple[RouteDecl, ...]
+
+
+def _env(name, where: str, stacks: dict) -> str:
+    if name not in stacks:
+        raise ConfigError(f"env {name!r} is not a stack", where=where, hint=f"stacks: {', '.join(stacks)}")
+    return name
+
+
+def _adapt_flags(raw, where: str, allowed: set[str]) -> tuple[str, ...]:
+    flags = typed(raw or [], list, where, "adapt")
+    for flag in flags:
+        if flag not in allowed - {"ir_version", "opset"}:
+            raise ConfigError(f"unknown adapt rewrite {flag!r}", where=where,
+                              hint=f"stages/adapt.py takes: {', '.join(sorted(allowed - {'ir_version', 'opset'}))}")
+    return tuple(flags)
+
+
+def _converters(raw, where: str, stacks: dict, adapt_params: set[str]) -> dict[str, Converter]:
+    out = {}
+    for name, body in typed(raw, dict, f"{where}: converters", "converters").items():
+        w = f"{where}: converters.{name}"
+        check_keys(body, {"env", "tool", "layout", "adapt"}, w, required={"env", "tool"})
+        if body["tool"] not in TOOLS:
+            raise ConfigError(f"unknown converter tool {body['tool']!r}", where=f"{w}.tool", hint=f"one of {sorted(TOOLS)}")
+        _layout(body.get("layout"), f"{w}.layout")
+        out[name] = Converter(name=name, env=_env(body["env"], f"{w}.env", stacks),
+                              params={k: body[k] for k in ("tool", "layout") if k in body},
+                              adapt=_adapt_flags(body.get("adapt"), f"{w}.adapt", adapt_params))
+    return out
+
+
+def _layout(value, where: str) -> None:
+    if value is not None and value not in LAYOUTS:
+        raise ConfigError(f"unknown layout {value!r}", where=where, hint=f"one of {sorted(LAYOUTS)}")
+
+
+ROUTE_KEYS = {"converter", "opset", "convert_to", "adapt", "layout", "downgrade"}
+
+
+def _route_decl(name: str, body, where: str, converters: dict, adapt_params: set[str]) -> RouteDecl:
+    check_keys(body, ROUTE_KEYS, where, required={"converter", "opset"})
+    if body["converter"] not in converters:
+        raise ConfigError(f"unknown converter {body['converter']!r}", where=f"{where}.converter",
+                          hint=f"converters: {', '.join(converters)}")
+    _layout(body.get("layout"), f"{where}.layout")
+    convert_to = body.get("convert_to")
+    return RouteDecl(name=name, converter=converters[body["converter"]],
+                     opset=typed(body["opset"], int, f"{where}.opset", "opset"),
+                     convert_to=None if convert_to is None else typed(convert_to, int, f"{where}.convert_to", "convert_to"),
+                     adapt=_adapt_flags(body.get("adapt"), f"{where}.adapt", adapt_params), layout=body.get("layout"),
+                     downgrade=typed(body.get("downgrade", False), bool, f"{where}.downgrade", "downgrade"))
+
+
+def _check_route(decl: RouteDecl, target: str, runtime: str, artifact: str, stacks: dict, where: str) -> None:
+    conv = decl.converter
+    if artifact == "tflite" and decl.downgrade:
+        raise ConfigError(f"route {decl.name!r} downgrades a graph for a tflite target", where=where,
+                          hint="a .tflite holds TFLite ops, not TensorFlow ones: drop downgrade")
+    if artifact == "frozen_pb" and conv.env != runtime and not decl.downgrade and \
+            stacks[conv.env].get("tensorflow") != stacks[runtime].get("tensorflow"):
+        raise ConfigError(f"route {decl.name!r} converts with TensorFlow {stacks[conv.env].get('tensorflow')} "
+                          f"for runtime {runtime} without downgrade", where=where,
+                          hint="set downgrade: true, or convert in the runtime's env")
+    reads, converted = stacks[conv.env]["max_opset"], decl.convert_to or decl.opset
+    if converted > reads:
+        raise ConfigError(f"route {decl.name!r} hands opset {converted} to its converter but "
+                          f"{conv.env} reads at most {reads}", where=where,
+                          hint="export at an opset it reads, or convert down with convert_to: N")
+    if converted not in IR_OF_OPSET:
+        raise ConfigError(f"route {decl.name!r}: opset {converted} is not one torch2tf knows", where=where,
+                          hint=f"opsets {min(IR_OF_OPSET)}..{max(IR_OF_OPSET)}")
+
+
+def _targets(raw, where: str, stacks: dict, converters: dict, shared: dict, adapt_params: set[str]) -> dict:
+    targets = {}
+    for target, body in typed(raw, dict, f"{where}: targets", "targets").items():
+        w = f"{where}: targets.{target}"
+        check_keys(body, {"runtime", "routes", "artifact"}, w, required={"runtime", "routes"})
+        runtime = _env(body["runtime"], f"{w}.runtime", stacks)
+        artifact = body.get("artifact", "frozen_pb")
+        if artifact not in ARTIFACTS:
+            raise ConfigError(f"unknown artifact {artifact!r}", where=f"{w}.artifact", hint=f"one of {sorted(ARTIFACTS)}")
+        decls = []
+        for i, r in enumerate(typed(body["routes"], list, f"{w}.routes", "routes")):
+            rw = f"{w}.routes[{i}]"
+            if isinstance(r, str):          # a shared route, by name
+                if r not in shared:
+                    raise ConfigError(f"no shared route {r!r}", where=rw, hint=f"shared_routes: {', '.join(shared)}")
+                decl = shared[r]
+            else:
+                check_keys(r, {"name"} | ROUTE_KEYS, rw, required={"name"})
+                decl = _route_decl(typed(r["name"], str, f"{rw}.name", "name"),
+                                   {k: v for k, v in r.items() if k != "name"}, rw, converters, adapt_params)
+            _check_route(decl, target, runtime, artifact, stacks, rw)
+            decls.append(decl)
+        names = [d.name for d in decls]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate route names in {target}: {names}", where=w)
+        targets[target] = Target(name=target, runtime=runtime, artifact=artifact, routes=tuple(decls))
+    return targets
 
 
 def _stacks(raw, where: str, envs_dir: Path) -> dict:
     """compat.yaml's reading limits joined with the versions the env spec pins (the one source)."""
     stacks = {}
     for name, stack in typed(raw, dict, f"{where}: stacks", "stacks").items():
-        check_keys(stack, {"max_ir", "max_opset"}, f"{where}: stacks.{name}", required={"max_ir", "max_opset"})
+        check_keys(stack, {"max_ir", "max_opset", "default_export"}, f"{where}: stacks.{name}",
+                   required={"max_ir", "max_opset"})
         spec_path = envs_dir / f"{name}.yml"
         if not spec_path.is_file():
             raise ConfigError(f"stack {name!r} has no env spec", where=f"{where}: stacks.{name}",
@@ -102,66 +268,35 @@ def _stacks(raw, where: str, envs_dir: Path) -> dict:
     return stacks
 
 
-def _readers(raw, where: str, stacks: dict) -> dict:
-    check_keys(raw, READABLE, f"{where}: readers", required=READABLE)
+def _default_export(stacks: dict, where: str) -> str:
+    defaults = [n for n, s in stacks.items() if s.get("default_export")]
+    if len(defaults) != 1 or "torch" not in stacks[defaults[0]]:
+        raise ConfigError(f"exactly one stack that pins torch must say default_export: true (found {defaults})",
+                          where=f"{where}: stacks")
+    return defaults[0]
+
+
+def _readers(raw, where: str, stacks: dict, onnx_env: str) -> dict:
+    check_keys(raw, READABLE - {"onnx"}, f"{where}: readers", required=READABLE - {"onnx"})
     for kind, env in raw.items():
-        if env not in stacks:
-            raise ConfigError(f"reader {env!r} is not a stack", where=f"{where}: readers.{kind}",
-                              hint=f"stacks: {', '.join(stacks)}")
-    return dict(raw)
+        _env(env, f"{where}: readers.{kind}", stacks)
+    return {"onnx": onnx_env, **raw}
 
 
 def load_compat(path: Path, envs_dir: Path) -> Compat:
     """compat.yaml, with each stack's python and versions from <envs_dir>/<name>.yml."""
     raw = load_yaml(path)
     where = str(path)
-    check_keys(raw, {"stacks", "targets", "readers"}, where, required={"stacks", "targets", "readers"})
+    check_keys(raw, {"stacks", "targets", "readers", "converters", "shared_routes"}, where,
+               required={"stacks", "targets", "readers", "converters"})
     stacks = _stacks(raw["stacks"], where, envs_dir)
-    readers = _readers(raw["readers"], where, stacks)
+    default = _default_export(stacks, where)
+    readers = _readers(raw["readers"], where, stacks, default)
     # what an adapt step may ask: the params stages/adapt.py declares (stages/ sits beside envs/)
     adapt_params = set(contract(envs_dir.parent / "stages", "adapt")["params"])
-    targets = {}
-    for target, body in typed(raw["targets"], dict, f"{where}: targets", "targets").items():
-        w = f"{where}: targets.{target}"
-        check_keys(body, {"runtime", "routes", "artifact"}, w, required={"runtime", "routes"})
-        if body["runtime"] not in stacks:
-            raise ConfigError(f"runtime {body['runtime']!r} is not a stack", where=f"{w}.runtime")
-        artifact = body.get("artifact", "frozen_pb")
-        if artifact not in ARTIFACTS:
-            raise ConfigError(f"unknown artifact {artifact!r}", where=f"{w}.artifact", hint=f"one of {sorted(ARTIFACTS)}")
-        routes = []
-        for i, r in enumerate(typed(body["routes"], list, f"{w}.routes", "routes")):
-            rw = f"{w}.routes[{i}]"
-            check_keys(r, {"name", "export", "adapt", "convert", "downgrade"}, rw, required={"name", "export", "convert"})
-            export = _step(r["export"], f"{rw}.export", stacks, {"opset"})
-            typed(export.params.get("opset"), int, f"{rw}.export.opset", "opset")
-            adapt = _step(r["adapt"], f"{rw}.adapt", stacks, adapt_params) if r.get("adapt") else None
-            convert = _step(r["convert"], f"{rw}.convert", stacks, {"tool", "layout"})
-            if convert.params.get("layout", "nchw") not in LAYOUTS:
-                raise ConfigError(f"unknown layout {convert.params['layout']!r}", where=f"{rw}.convert.layout",
-                                  hint=f"one of {sorted(LAYOUTS)}")
-            downgrade = typed(r.get("downgrade", False), bool, f"{rw}.downgrade", "downgrade")
-            if artifact == "tflite" and downgrade:
-                raise ConfigError(f"route {r['name']!r} downgrades a graph for a tflite target", where=rw,
-                                  hint="a .tflite holds TFLite ops, not TensorFlow ones: drop downgrade")
-            if artifact == "frozen_pb" and convert.env != body["runtime"] and not downgrade and \
-                    stacks[convert.env].get("tensorflow") != stacks[body["runtime"]].get("tensorflow"):
-                raise ConfigError(f"route {r['name']!r} converts with TensorFlow {stacks[convert.env].get('tensorflow')} "
-                                  f"for runtime {body['runtime']} without downgrade", where=rw,
-                                  hint="set downgrade: true, or convert in the runtime's env")
-            if convert.params.get("tool") not in TOOLS:
-                raise ConfigError(f"unknown converter tool {convert.params.get('tool')!r}", where=f"{rw}.convert.tool",
-                                  hint=f"one of {sorted(TOOLS)}")
-            route = Route(name=r["name"], target=target, export=export, adapt=adapt, convert=convert,
-                          verify_env=body["runtime"], downgrade=downgrade, artifact=artifact)
-            reads, converted = stacks[convert.env]["max_opset"], route.converted_opset or route.opset
-            if converted > reads:
-                raise ConfigError(f"route {r['name']!r} hands opset {converted} to its converter but "
-                                  f"{convert.env} reads at most {reads}", where=rw,
-                                  hint="export at an opset it reads, or convert down with adapt: {opset: N}")
-            routes.append(route)
-        names = [r.name for r in routes]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"duplicate route names in {target}: {names}", where=w)
-        targets[target] = tuple(routes)
-    return Compat(path=path, stacks=stacks, targets=targets, readers=readers)
+    converters = _converters(raw["converters"], where, stacks, adapt_params)
+    shared = {name: _route_decl(name, body, f"{where}: shared_routes.{name}", converters, adapt_params)
+              for name, body in typed(raw.get("shared_routes") or {}, dict, f"{where}: shared_routes",
+                                      "shared_routes").items()}
+    targets = _targets(raw["targets"], where, stacks, converters, shared, adapt_params)
+    return Compat(path=path, stacks=stacks, targets=targets, readers=readers, default_export=default)

@@ -30,6 +30,7 @@ class ModelSpec:
     model_file: Path | None           # set when factory names a .py file
     trust_weights: bool = False       # unpickle the weights file fully (it can run code)
     requirements: tuple[str, ...] = ()   # extra pins for the export env (torch2tf/envs/extras.py)
+    torch: str | None = None          # a torch version prefix picking the export stack; None: the default
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def _file(base: Path, value: str, where: str, what: str) -> Path:
 
 
 def _model(raw, base: Path, where: str) -> ModelSpec:
-    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights", "requirements"}, where, required={"factory"})
+    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights", "requirements", "torch"}, where,
+               required={"factory"})
     factory = typed(raw["factory"], str, f"{where}.factory", "model.factory")
     module, sep, attr = factory.rpartition(":")
     if not sep or not module or not attr:
@@ -81,7 +83,19 @@ def _model(raw, base: Path, where: str) -> ModelSpec:
                     "weights file") if weights else None
     trust = typed(raw.get("trust_weights", False), bool, f"{where}.trust_weights", "model.trust_weights")
     return ModelSpec(factory=factory, kwargs=kwargs, weights=weights, model_file=model_file, trust_weights=trust,
-                     requirements=_requirements(raw.get("requirements"), f"{where}.requirements"))
+                     requirements=_requirements(raw.get("requirements"), f"{where}.requirements"),
+                     torch=_torch(raw.get("torch"), f"{where}.torch"))
+
+
+def _torch(raw, where: str) -> str | None:
+    """model.torch: a version prefix ("1.13", "2"); YAML reads an unquoted 1.13 as a number, taken as written."""
+    if raw is None:
+        return None
+    value = str(typed(raw, (str, int, float), where, "model.torch")).strip()
+    if not re.fullmatch(r"\d+(\.\d+){0,2}", value):
+        raise ConfigError(f"model.torch {raw!r} is not a version prefix", where=where,
+                          hint='e.g. "1.7", "1.13" or "2" (matched against the export stacks\' torch versions)')
+    return value
 
 
 def _requirements(raw, where: str) -> tuple[str, ...]:

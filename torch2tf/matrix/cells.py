@@ -11,6 +11,7 @@ from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.configs.identity import model_digest
 from torch2tf.errors import ConfigError
+from torch2tf.routing import export_stack
 from torch2tf.settings import Settings
 
 
@@ -39,9 +40,10 @@ def select(settings: Settings, models=None, targets=None, routes=None) -> list[C
         compat.routes(t)
     cells = []
     for model in models or configs:
-        digest = model_digest(load_config(configs[model]))
+        cfg = load_config(configs[model])
+        digest, stack = model_digest(cfg), export_stack(compat, cfg)
         for target in targets or compat.targets:
-            for route in compat.routes(target):
+            for route in compat.routes(target, stack):
                 if not routes or route.name in routes:
                     cells.append(Cell(model=model, config=configs[model], target=target, route=route.name,
                                       model_digest=digest, route_digest=route.digest))

@@ -21,6 +21,7 @@ from torch2tf.run.execute import Execution, execute, inputs_of, record
 from torch2tf.run.plan import From, Plan, PlanOptions, build_plan, check_plan
 from torch2tf.run.publish import check_destination, publish
 from torch2tf.run.report import Attempt, Report
+from torch2tf.run import stack_hint
 from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
 
@@ -42,7 +43,7 @@ class Options:
 BEST = "best"       # the route name that asks for every route, fastest verified kept
 
 # failures that do not depend on the route: trying another one would fail the same way
-ROUTE_INDEPENDENT = {"ModelImportError", "MissingModule", "WeightsError", "WeightsMismatch", "UnsafeWeights",
+ROUTE_INDEPENDENT = {"ModelImportError", "FactoryMissing", "MissingModule", "WeightsError", "WeightsMismatch", "UnsafeWeights",
                      "ConfigMismatch", "InputError"}
 
 
@@ -112,6 +113,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
                 options.echo(f"route {plan.route.name} failed at {report.error['step']}: "
                              f"{report.error['class']}; trying {plans[n + 1][0].route.name}")
                 continue
+            if exc.error_class == "FactoryMissing":
+                _name_the_stack_that_has_it(exc, report, plan, settings)
             return fail(report, attempts, exc, dest, options.export_only)
         finally:
             _warn_repaired(runner, options)
@@ -121,6 +124,14 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
             publish(dest, execution, report)
         return report
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _name_the_stack_that_has_it(exc: Torch2TFError, report: Report, plan: Plan, settings: Settings) -> None:
+    compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
+    where = stack_hint.factory_hint(compat, plan.config, plan.route.export.env, settings)
+    if where:
+        exc.hint = f"{where} (or check model.factory: 'module:callable' or 'file.py:callable')"
+        report.error["hint"] = exc.hint
 
 
 def _warn_repaired(runner: StageRunner, options: Options) -> None:
@@ -139,7 +150,9 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
     if not unlocked:            # --plan writes nothing: an extension with no lock yet is only announced
         runner.extend(plan.extension)
     known: dict = {}              # label -> the cached run, while every step so far is a hit
-    lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}"]
+    lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}",
+             f"export stack: {plan.route.export.env} (torch {plan.export_torch})"
+             + ("" if plan.config.model.torch else "; the default: set model.torch to choose another")]
     for n, step in enumerate(plan.steps, 1):
         ready = all(v.step in known for v in step.inputs.values() if isinstance(v, From))
         hit = None

@@ -54,6 +54,7 @@ class Plan:
     primary: str                  # the file the target runtime loads
     steps: tuple[Step, ...]
     extension: Extension | None = None   # the export env plus the model's requirements, when it has some
+    export_torch: str = ""        # the torch version the export stack pins
 
     def step(self, label: str) -> Step:
         return next(s for s in self.steps if s.label == label)
@@ -204,7 +205,7 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
         else:
             steps += _graph_steps(cfg, route, model, runs) + _package_steps(cfg, route, compat, runs)
     return Plan(config=cfg, target=target, route=route, opset=opset, primary=primary, steps=tuple(steps),
-                extension=extension)
+                extension=extension, export_torch=compat.stacks[route.export.env].get("torch", ""))
 
 
 def extension_of(cfg: PipelineConfig, route: Route) -> Extension | None:

@@ -119,6 +119,7 @@ class Report:
     graph: dict | None = None     # inputs, outputs, ops, Transpose count of the primary artifact
     downgrade: dict | None = None
     versions: dict = field(default_factory=dict)     # torch (the export's)
+    export_stack: str = ""        # the export env (compat.yaml stack) the model ran in: model.torch's pick
     export_shims: list[str] = field(default_factory=list)   # activations exported as compositions (SiLU...)
     pytorch_latency_ms: float | None = None
     artifacts: dict[str, Published] = field(default_factory=dict)

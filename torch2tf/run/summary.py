@@ -13,6 +13,9 @@ def _fmt(x, spec=".2e"):
 
 def render(report: Report) -> str:
     lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}"]
+    if report.export_stack:
+        torch = report.versions.get("torch")
+        lines.append(f"export  stack {report.export_stack}" + (f" (torch {torch})" if torch else ""))
     if report.export_shims:
         lines.append(f"shims   exported as exact compositions: {', '.join(report.export_shims)} "
                      "(the PyTorch reference is the unmodified model's)")
