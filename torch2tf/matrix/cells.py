@@ -23,6 +23,7 @@ class Cell:
     route: str
     model_digest: str   # what the model is and what the route does: a result on file counts
     route_digest: str   # only while both are unchanged
+    export_stack: str = ""   # the export env the model's config picks (model.torch)
 
     @property
     def id(self) -> str:
@@ -46,7 +47,7 @@ def select(settings: Settings, models=None, targets=None, routes=None) -> list[C
             for route in compat.routes(target, stack):
                 if not routes or route.name in routes:
                     cells.append(Cell(model=model, config=configs[model], target=target, route=route.name,
-                                      model_digest=digest, route_digest=route.digest))
+                                      model_digest=digest, route_digest=route.digest, export_stack=stack))
     if not cells:
         raise ConfigError("the selection leaves no cells to run", where=str(compat.path),
                           hint="check --models / --targets / --routes")

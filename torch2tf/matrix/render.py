@@ -19,6 +19,13 @@ def _models(results: dict) -> list[str]:
     return sorted({c["model"] for c in results["cells"]})
 
 
+def _shown(results: dict, model: str) -> str:
+    """A model's row label: its name and the export stack it ran in (cells from before the export
+    stacks carry none: they ran in torch17, the only one then)."""
+    stacks = {c.get("export_stack") or "torch17" for c in results["cells"] if c["model"] == model}
+    return f"{model} · {'/'.join(sorted(stacks))}"
+
+
 def _index(results: dict) -> dict:
     return {(c["model"], c["target"], c["route"]): c for c in results["cells"]}
 
@@ -79,7 +86,7 @@ def _reach_rows(results: dict) -> list[str]:
             cells = [c for c in results["cells"] if c["model"] == m and c["target"] == t]
             good = sum(c["status"] == "passed" and not c.get("weak") for c in cells)
             counts.append(f"{good}/{len(cells)}" if good else f"**none** of {len(cells)}")
-        rows.append(f"| {m} | " + " | ".join(counts) + " |")
+        rows.append(f"| {_shown(results, m)} | " + " | ".join(counts) + " |")
     return rows
 
 
@@ -89,10 +96,10 @@ def render_markdown(results: dict) -> str:
     lines = ["# torch2tf compatibility matrix", "", f"Generated {results['generated']}; "
              f"each cell is a real pipeline run verified in the target runtime (max abs diff vs PyTorch).", ""]
     lines += [f"- {s}" for s in _summary(results)] + [""]
-    lines.append("| model | " + " | ".join(f"{t}<br>{r}" for t, r in cols) + " |")
+    lines.append("| model · export stack | " + " | ".join(f"{t}<br>{r}" for t, r in cols) + " |")
     lines.append("|---" * (len(cols) + 1) + "|")
     for m in _models(results):
-        lines.append(f"| {m} | " + " | ".join(_label(idx.get((m, t, r))) for t, r in cols) + " |")
+        lines.append(f"| {_shown(results, m)} | " + " | ".join(_label(idx.get((m, t, r))) for t, r in cols) + " |")
     lines += ["", "## Reach", ""] + _reach_rows(results)
     lines += ["", "## Routes", ""] + _route_rows(results)
     failures = [c for c in results["cells"] if c["status"] != "passed"]
@@ -130,7 +137,7 @@ def render_docs(results: dict, machine: str) -> str:
 
 def _svg(results: dict) -> str:
     cols, models, idx = _columns(results), _models(results), _index(results)
-    cw, ch, left, top = 26, 22, 130, 190
+    cw, ch, left, top = 26, 22, 190, 190
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + cw * len(cols) + 10}" '
              f'height="{top + ch * len(models) + 10}" font-family="sans-serif" font-size="11">']
     for j, (t, r) in enumerate(cols):
@@ -138,7 +145,7 @@ def _svg(results: dict) -> str:
         parts.append(f'<text transform="translate({x},{top - 6}) rotate(-60)">{html.escape(t + " " + r)}</text>')
     for i, m in enumerate(models):
         y = top + i * ch
-        parts.append(f'<text x="4" y="{y + 15}">{html.escape(m)}</text>')
+        parts.append(f'<text x="4" y="{y + 15}">{html.escape(_shown(results, m))}</text>')
         for j, (t, r) in enumerate(cols):
             c = idx.get((m, t, r))
             color = "#ddd" if c is None else "#3a3" if c["status"] == "passed" else "#d33"
@@ -160,7 +167,7 @@ def render_html(results: dict) -> str:
             cls = "none" if c is None else c["status"]
             title = "" if not c or c["status"] == "passed" else html.escape(f"{c.get('message')}\n{c.get('hint')}")
             tds.append(f'<td class="{cls}" title="{title}">{html.escape(_label(c))}</td>')
-        body.append(f"<tr><th>{html.escape(m)}</th>{''.join(tds)}</tr>")
+        body.append(f"<tr><th>{html.escape(_shown(results, m))}</th>{''.join(tds)}</tr>")
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in _summary(results))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>torch2tf matrix</title>
 <style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:12px}}

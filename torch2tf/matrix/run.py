@@ -23,7 +23,7 @@ from torch2tf.slurm import LOST
 def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
     started = time.time()
     row = {"id": cell.id, "model": cell.model, "model_digest": cell.model_digest, "target": cell.target,
-           "route": cell.route, "route_digest": cell.route_digest, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+           "route": cell.route, "route_digest": cell.route_digest, "export_stack": cell.export_stack, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route,
                                                           artifacts_dir=out_dir / "runs" / cell.id, echo=lambda _: None))

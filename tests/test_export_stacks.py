@@ -1,0 +1,114 @@
+"""Export stacks: model.torch picks one, compat.yaml declares each converter once and names an
+export env at most once, and the shipped measurements' route identities survived the rework."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from torch2tf import routing
+from torch2tf.configs.compat import load_compat
+from torch2tf.configs.config import load_config
+from torch2tf.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPAT = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
+
+
+def config(tmp_path: Path, torch_line: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"name: c\nmodel: {{factory: torchvision.models:resnet18{torch_line}}}\n"
+                    "inputs: [{name: input, shape: [1, 3, 64, 64]}]\noutputs: [output]\ntarget: tf1.13\n")
+    return path
+
+
+@pytest.mark.parametrize("value, stack", [("1.13", "torch113"), ("2", "torch25"), ("2.5.1", "torch25"),
+                                          ("1.7", "torch17"), (None, "torch17")])
+def test_model_torch_is_a_version_prefix_of_one_stack(value, stack):
+    assert COMPAT.export_stack(value) == stack
+
+
+def test_an_unquoted_yaml_number_is_read_as_written(tmp_path):
+    cfg = load_config(config(tmp_path, ", torch: 1.13"))
+    assert cfg.model.torch == "1.13" and routing.export_stack(COMPAT, cfg) == "torch113"
+
+
+@pytest.mark.parametrize("value, message", [("3", "no export stack has torch '3'"),
+                                            ("1", "matches several export stacks: torch17, torch113"),
+                                            ("1.8", "no export stack has torch '1.8'")])
+def test_an_unknown_or_ambiguous_torch_lists_the_stacks(tmp_path, value, message):
+    cfg = load_config(config(tmp_path, f", torch: \"{value}\""))
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        routing.export_stack(COMPAT, cfg)
+    assert "model.torch" in err.value.where and "1.13.1 (torch113)" in err.value.hint
+
+
+def test_a_torch_value_that_is_no_version_is_refused_where_written(tmp_path):
+    with pytest.raises(ConfigError, match="not a version prefix") as err:
+        load_config(config(tmp_path, ", torch: latest"))
+    assert err.value.where.endswith("model.torch")
+
+
+def test_every_route_exports_in_the_models_stack_and_keeps_its_converter():
+    for target in COMPAT.targets:
+        default = {r.name: r for r in COMPAT.routes(target)}
+        for stack in COMPAT.export_stacks:
+            for r in COMPAT.routes(target, stack):
+                assert r.export.env == stack
+                assert (r.convert, r.adapt, r.opset) == (default[r.name].convert, default[r.name].adapt,
+                                                         default[r.name].opset)
+                assert (r.digest == default[r.name].digest) == (stack == COMPAT.default_export)
+
+
+def test_compat_yaml_names_each_export_env_once_and_no_route_names_one():
+    text = (ROOT / "configs" / "compat.yaml").read_text()
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())
+    for stack in COMPAT.export_stacks:
+        assert len(re.findall(rf"\b{stack}\b", code)) == 1, stack
+    assert not re.search(r"\bexport:", code)
+
+
+def test_the_shipped_measurements_still_name_todays_routes():
+    """Route identities are what measurements are keyed by: the rework must keep every one."""
+    cells = json.loads((ROOT / routing.SHIPPED).read_text())["cells"]
+    digests = {(t, r.name, r.digest) for t in COMPAT.targets for s in COMPAT.export_stacks
+               for r in COMPAT.routes(t, s)}
+    stale = [(c["target"], c["route"]) for c in cells if (c["target"], c["route"], c["route_digest"]) not in digests]
+    assert not stale and len(cells) >= 240
+
+
+def test_adapt_derives_the_ir_version_from_the_opset_it_hands_on():
+    r7 = COMPAT.route("tf1.4", "onnx-tf-1.1.2-opset9to7")
+    assert r7.adapt.params["ir_version"] == 3 and r7.adapt.params["opset"] == 7 and r7.adapt.params["nearest_upsample"]
+    assert COMPAT.route("tf1.15", "onnx-tf-1.5.0-opset11").adapt.params["ir_version"] == 6
+    assert COMPAT.route("tf1.13", "onnx2tf-downgrade").adapt is None
+
+
+def test_a_route_naming_an_unknown_converter_or_rewrite_is_refused(tmp_path):
+    base = (ROOT / "configs" / "compat.yaml").read_text()
+    for old, new, message in [("converter: onnx-tf-1.3.0, opset: 9}", "converter: onnx-tf-1.3, opset: 9}",
+                               "unknown converter 'onnx-tf-1.3'"),
+                              ("adapt: [nearest_upsample]", "adapt: [nearest_upsampling]",
+                               "unknown adapt rewrite 'nearest_upsampling'"),
+                              ("      - onnx2tf-downgrade\n", "      - onnx2tf-dowgrade\n",
+                               "no shared route 'onnx2tf-dowgrade'")]:
+        (tmp_path / "compat.yaml").write_text(base.replace(old, new, 1))
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_compat(tmp_path / "compat.yaml", ROOT / "envs")
+
+
+def test_a_stack_without_measurements_is_ranked_by_the_default_stacks_and_says_so(tmp_path):
+    from torch2tf.settings import Settings
+    cfg = load_config(ROOT / "configs" / "modern" / "mobilenet_v3_small.yaml")
+    settings = Settings(artifacts=tmp_path)       # no local matrix results: the shipped ones only
+    ranked = routing.rank(COMPAT, cfg, "tf1.4", settings)
+    assert all(r.export.env == "torch113" for r, _ in ranked)
+    shipped_torch113 = [c for c in routing.measured_cells(settings) if c.get("export_stack") == "torch113"
+                        and c["target"] == "tf1.4"]
+    if not shipped_torch113:
+        assert all("measured with torch17's export" in why for _, why in ranked)
+    else:
+        assert not any("measured with torch17's export" in why for _, why in ranked)
