@@ -1,9 +1,10 @@
 """Export shims: functions the routes' opsets have no ONNX form for, replaced during export by exact
 compositions of ops every opset has: activations torch 1.7 cannot export (SiLU and HardSwish have no
 ONNX op before opset 14, and torch 1.7 has no symbolic for them), and torch 2.x's
-F.scaled_dot_product_attention (exported only at opset >= 14, above every TF 1.x route).
-torch.nn.functional is patched, so both the modules (nn.SiLU calls F.silu) and functional calls in
-a forward are covered. Python 3.6-compatible like every stage helper."""
+F.scaled_dot_product_attention (exported only at opset >= 14, above every TF 1.x route) and
+Tensor.unflatten (opset >= 13; torch 2.x's nn.MultiheadAttention uses it). torch.nn.functional and
+torch.Tensor are patched, so both the modules (nn.SiLU calls F.silu) and functional calls in a
+forward are covered. Python 3.6-compatible like every stage helper."""
 
 import contextlib
 
@@ -35,6 +36,14 @@ def compositions(torch):
     }
 
 
+def tensor_compositions(torch):
+    def unflatten(x, dim, sizes):
+        dim = dim % x.dim()
+        return x.reshape(tuple(x.shape[:dim]) + tuple(sizes) + tuple(x.shape[dim + 1:]))
+
+    return {"unflatten": unflatten}
+
+
 @contextlib.contextmanager
 def export_shims(torch, applied):
     """Within the block, F.<name> computes the composition; `applied` collects the names used."""
@@ -47,12 +56,13 @@ def export_shims(torch, applied):
             return composition(*args, **kwargs)
         return call
 
-    for name, composition in compositions(torch).items():
-        if hasattr(functional, name):
-            originals[name] = getattr(functional, name)
-            setattr(functional, name, shim(name, composition))
+    for owner, table in ((functional, compositions(torch)), (torch.Tensor, tensor_compositions(torch))):
+        for name, composition in table.items():
+            if hasattr(owner, name):
+                originals[(owner, name)] = getattr(owner, name)
+                setattr(owner, name, shim(name, composition))
     try:
         yield
     finally:
-        for name, original in originals.items():
-            setattr(functional, name, original)
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)

@@ -90,7 +90,7 @@ def test_matrix_results_merge_into_the_shipped_measurements(settings):
                                             {**cell(R9, ME, "failed"), "model": "r"}])
     path = ship_measurements(settings, {"cells": [{**cell(R9, ME, "passed", 80), "model": "r", "message": "x" * 500}]})
     shipped = {(c["model_digest"], c["route"]): c for c in routing.cells_in(path)}
-    assert shipped[(ME, R9)]["status"] == "passed" and "message" not in shipped[(ME, R9)]
+    assert shipped[(ME, R9)]["status"] == "passed" and shipped[(ME, R9)]["message"] == "x" * 200
     assert shipped[("other", R9)]["latency_ms"] == 90 and len(shipped) == 2
     # the same matrix model redefined (a new digest): its old cells go, or it would count twice
     path = ship_measurements(settings, {"cells": [{**cell(R9, "new", "passed", 70), "model": "r"}]})

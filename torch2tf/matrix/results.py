@@ -30,8 +30,9 @@ def write_results(out: Path, results: dict) -> None:
 
 
 # what route ranking needs of a cell, and what says where it came from
-SHIPPED_KEYS = ("model", "model_digest", "target", "route", "route_digest", "export_stack", "status", "error_class", "stage",
-                "max_abs_diff", "latency_ms", "pytorch_latency_ms", "transposes", "versions", "started")
+SHIPPED_KEYS = ("model", "model_digest", "target", "route", "route_digest", "export_stack", "status", "error_class",
+                "stage", "message", "hint", "weak", "max_abs_diff", "latency_ms", "pytorch_latency_ms", "transposes",
+                "versions", "started")
 
 
 def ship_measurements(settings: Settings, results: dict) -> Path:
@@ -44,6 +45,8 @@ def ship_measurements(settings: Settings, results: dict) -> Path:
     merged = {key(c): c for c in routing.cells_in(path)}
     for c in results["cells"]:
         merged[key(c)] = {k: c.get(k) for k in SHIPPED_KEYS}
+        if merged[key(c)]["message"]:           # the first line says why; the log has the rest
+            merged[key(c)]["message"] = merged[key(c)]["message"][:200]
     cells = sorted(merged.values(), key=lambda c: (c["target"], c.get("model") or "", c["route"]))
     atomic.write_text(path, json.dumps({"about": "per-route matrix measurements for route ranking; "
                                                  "rewritten by `invoke matrix`", "cells": cells}, indent=1) + "\n")
@@ -62,6 +65,8 @@ def write_docs(settings: Settings) -> Path:
     machine = f"{platform.machine()} Linux, {os.cpu_count()} cores, Python {platform.python_version()} host"
     out = settings.root / "docs" / "COMPATIBILITY.md"
     results = json.loads(path.read_text())
-    atomic.write_text(out, render_docs(results, machine))
-    ship_measurements(settings, results)       # docs/measurements.json: what route ranking reads
+    shipped = ship_measurements(settings, results)       # docs/measurements.json: what route ranking reads
+    # the docs show every shipped cell, so a matrix run over a few models updates their rows only
+    merged = {**results, "cells": routing.cells_in(shipped)}
+    atomic.write_text(out, render_docs(merged, machine))
     return out
