@@ -1,12 +1,13 @@
 """Env builds: cold (empty uv cache) and warm (cached wheels) build time and disk size per env,
 and the time of a no-op `invoke env.build --all` on the real store.
 
-    python bench/env_builds.py [--repeat N] [--names tf14,torch17]
+    python bench/env_builds.py [--repeat N] [--names tf14,torch17]     (--names: only those re-measured)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import record, stats, timed  # noqa: E402
+from _common import RESULTS, record, stats, timed  # noqa: E402
 
 from torch2tf.envs import store as envs  # noqa: E402
 from torch2tf.envs.specs import load_specs  # noqa: E402
@@ -51,6 +52,8 @@ def main() -> None:
         assert out.returncode == 0 and "built " not in out.stdout, out.stdout + out.stderr
         noop.append(t)
     print(f"no-op env.build --all: median {stats(noop)['median']:.2f}s")
+    if args.names:        # a few envs re-measured: the others' figures stay
+        rows = {**json.loads(RESULTS.read_text()).get("env_builds", {}).get("per_env", {}), **rows}
     record("env_builds", {"per_env": rows, "noop_build_all_s": stats(noop),
                           "how": "cold = empty UV_CACHE_DIR and new store; warm = same cache, new store; "
                                  "no-op = `invoke env.build --all` with everything built"})

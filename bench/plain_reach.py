@@ -39,6 +39,9 @@ def run(config: Path, target: str, artifacts: Path) -> dict:
             "weak": any(o.get("weak") for o in outputs),
             "max_abs_diff": max((o["max_abs_diff"] for o in outputs if o.get("max_abs_diff") is not None),
                                 default=None),
+            "latency_vs_pytorch": round(verify["latency_ms"] / rep["pytorch_latency_ms"], 2)
+            if verify and verify.get("latency_ms") and rep.get("pytorch_latency_ms") else None,
+            "export_stack": rep.get("export_stack"), "torch": (rep.get("versions") or {}).get("torch"),
             "error": (rep.get("error") or {}).get("class"), "seconds": seconds}
 
 
@@ -57,7 +60,8 @@ def main() -> None:
             diff = f"{row['max_abs_diff']:.1e}" if row["max_abs_diff"] is not None else "-"
             print(f"{row['config']:<22} {target:<7} {'ok  ' if row['verified'] else 'FAIL'}"
                   f"{' WEAK' if row['weak'] else ''} {row['route'] or '-':<26} attempts {row['attempts']} "
-                  f"max abs {diff} {row['error'] or ''} ({row['seconds']}s)", flush=True)
+                  f"max abs {diff} x{row['latency_vs_pytorch']} {row['export_stack']} {row['error'] or ''} "
+                  f"({row['seconds']}s)", flush=True)
     reached = sum(r["verified"] and not r["weak"] for r in rows)
     print(f"{reached}/{len(rows)} (config, target) pairs verified with a check that can fail")
     record(args.section, {"rows": rows, "reached": reached, "pairs": len(rows)})

@@ -112,3 +112,21 @@ def test_a_stack_without_measurements_is_ranked_by_the_default_stacks_and_says_s
         assert all("measured with torch17's export" in why for _, why in ranked)
     else:
         assert not any("measured with torch17's export" in why for _, why in ranked)
+
+
+def test_the_matrix_runs_each_model_in_its_configs_stack():
+    from torch2tf.matrix.cells import select
+    from torch2tf.settings import Settings
+    cells = select(Settings(), models=["mobilenet_v3", "sdpa", "resnet18"], targets=["tf1.4"])
+    stacks = {c.model: c.export_stack for c in cells}
+    assert stacks == {"mobilenet_v3": "torch113", "sdpa": "torch25", "resnet18": "torch17"}
+    by_route = {(c.model, c.route): c.route_digest for c in cells}
+    assert by_route[("sdpa", "onnx2tf-downgrade")] != by_route[("resnet18", "onnx2tf-downgrade")]
+
+
+def test_the_docs_label_each_model_with_its_stack():
+    from torch2tf.matrix.render import render_markdown
+    cell = {"target": "tf1.4", "route": "r", "status": "passed", "max_abs_diff": 1e-7}
+    text = render_markdown({"generated": "now", "cells": [{**cell, "model": "a", "export_stack": "torch25"},
+                                                          {**cell, "model": "b"}]})
+    assert "| a · torch25 |" in text and "| b |" in text
