@@ -70,12 +70,31 @@ def _jobs(value: str | None) -> int:
     return _int(value, "--jobs") if value is not None else (os.cpu_count() or 1)
 
 
+HELP_FLAGS = ("--help", "-h")
+
+
+def _print_help(wrapper) -> None:
+    """invoke's own help for this task: a required positional argument eats a following --help as
+    its value (invoke's parser fills positionals first), so the task body prints it instead."""
+    from invoke import Program
+    name = next(n for n in ns.task_names if ns[n].body is wrapper)
+    Program(namespace=ns, binary="invoke").run(["invoke", "--help", name], exit=False)
+
+
+def _required(value, flag: str):
+    if value is None:
+        raise Exit(f"torch2tf: {flag} is required (`invoke <task> --help` says more)", code=2)
+    return value
+
+
 def _user_errors(fn):
     """A Torch2TFError becomes its message and exit code 1, never a traceback; SIGINT / SIGTERM /
     SIGHUP stop the stage processes' groups and exit 128 + the signal number (130, 143, 129)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from torch2tf import proc
+        if any(isinstance(v, str) and v in HELP_FLAGS for v in list(args[1:]) + list(kwargs.values())):
+            return _print_help(wrapper)
         proc.install_signal_handlers()
         try:
             return fn(*args, **kwargs)
@@ -169,12 +188,12 @@ def prune(c, dry_run=False):
         print("nothing to prune")
 
 
-@task(help={"name": "the env", "command": 'e.g. "python -c \'import tensorflow\'"'})
+@task(positional=["command"], help={"name": "the env", "command": 'e.g. "python -c \'import tensorflow\'"'})
 @_user_errors
-def run(c, name, command):
+def run(c, name=None, command=None):
     """Run a command inside a built env, for debugging."""
     from torch2tf.envs import store as envs
-    code = envs.run_in(name, command, _settings(c))
+    code = envs.run_in(_required(name, "--name"), _required(command, "the command"), _settings(c))
     if code:
         raise Exit(code=code)
 
@@ -207,17 +226,17 @@ def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=N
     print(render(run_pipeline(Path(config), _settings(c), options)))
 
 
-@task(help={"path": "a .pb, .onnx, .tflite or SavedModel dir",
+@task(positional=["path"], help={"path": "a .pb, .onnx, .tflite or SavedModel dir",
             "env": "env to read it in (default: compat.yaml's readers: for that kind of file)",
             "json": "print the JSON"})
 @_user_errors
-def inspect(c, path, env=None, json_=False):
+def inspect(c, path=None, env=None, json_=False):
     """Inputs, outputs, shapes, op histogram and unservable py_func nodes of a graph."""
     from pathlib import Path
 
     from torch2tf.run.inspection import inspect_artifact
     from torch2tf.run.summary import render_inspect
-    info = inspect_artifact(Path(path), _settings(c), env)
+    info = inspect_artifact(Path(_required(path, "PATH")), _settings(c), env)
     print(json.dumps(info, indent=2) if json_ else render_inspect(info))
 
 
@@ -247,12 +266,12 @@ def matrix(c, models=None, targets=None, routes=None, jobs=None, fresh=False, do
             "jobs": "configs in parallel (default: the number of cores)", "fresh": "ignore the stage cache",
             **SLURM_HELP})
 @_user_errors
-def batch(c, configs, target=None, jobs=None, fresh=False, executor=None, partition=None, account=None,
+def batch(c, configs=None, target=None, jobs=None, fresh=False, executor=None, partition=None, account=None,
           time_min=None, max_jobs=None):
     """Many configs in one go, in parallel; every config checked before any runs; summary in artifacts/batch.json."""
     from torch2tf.batch import render, run_batch
     settings = _settings(c)
-    summary = run_batch(_split(configs) or [], settings, target=target, fresh=fresh,
+    summary = run_batch(_split(_required(configs, "--configs")) or [], settings, target=target, fresh=fresh,
                         echo=lambda line: print(line, flush=True),
                         executor=_executor(c, settings, executor, jobs, partition, account, time_min, max_jobs))
     print(render(summary))
