@@ -17,18 +17,34 @@ with a missing or unknown key before the stage does anything, naming the stage a
 import hashlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 
+PARENT_ENV = "TORCH2TF_PARENT_PID"     # set by the host for every process it starts
+WATCH_SECONDS = 0.25
+
 
 class StageFailure(Exception):
-    """A failure the stage understands: carries the hint shown to the user."""
+    """A failure the stage understands: carries the hint shown to the user. Its kind is the stage's
+    word (the host's catalogue never renames it); `cause` is the underlying program's own first line
+    when the message wraps it (the op and node when the stage knows them)."""
+    route_independent = False
 
-    def __init__(self, message, hint=None, kind=None):
+    def __init__(self, message, hint=None, kind=None, cause=None):
         Exception.__init__(self, message)
         self.hint = hint
         self.kind = kind
+        self.cause = cause
+
+
+class ModelFailure(StageFailure):
+    """A failure of the user's model itself (it does not import, its weights do not load or fit, its
+    forward fails on the example inputs, its outputs do not match the config): every route would
+    meet it alike, so the host tries no other."""
+    route_independent = True
 
 
 def sha256_file(path):
@@ -93,9 +109,32 @@ def _check_outputs(contract, produced):
                            kind="StageBug")
 
 
+def watch_parent():
+    """Die with the process that started this stage. The host starts each stage as the leader of a
+    process group of its own; a killed host (kill -9: no handler of its runs) would leave the stage,
+    and whatever it started (onnx2tf runs onnxsim), running on with no timeout. A thread notices the
+    host is gone (this process was re-parented) and kills the whole group. A thread, not a signal
+    handler: the main thread may sit in a long C call (a TF session run) that defers handlers."""
+    expected = os.environ.get(PARENT_ENV)
+    if not expected or not expected.isdigit():
+        return          # run by hand, outside torch2tf
+
+    def watch():
+        while os.getppid() == int(expected):
+            time.sleep(WATCH_SECONDS)
+        if os.getpgrp() == os.getpid():         # the leader of its own group, as the host starts it
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="torch2tf-parent-watch")
+    thread.daemon = True
+    thread.start()
+
+
 def main(run, contract):
     """Read the request, check it against the stage's CONTRACT, call
     run(request) -> {"outputs": {key: filename}, "metrics", "warnings"}."""
+    watch_parent()
     if len(sys.argv) != 2:
         sys.stderr.write("usage: %s request.json\n" % sys.argv[0])
         sys.exit(2)
@@ -123,8 +162,9 @@ def main(run, contract):
         code = 0
     except StageFailure as exc:
         traceback.print_exc()
-        result = {"status": "error", "error": {"type": exc.kind or type(exc).__name__,
-                                                "message": str(exc), "hint": exc.hint}}
+        result = {"status": "error", "error": {"type": exc.kind or type(exc).__name__, "declared": bool(exc.kind),
+                                                "message": str(exc), "hint": exc.hint, "cause": exc.cause,
+                                                "route_independent": exc.route_independent}}
         code = 1
     except Exception as exc:  # noqa: BLE001 - every failure must reach result.json
         traceback.print_exc()

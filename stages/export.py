@@ -14,7 +14,7 @@ import types
 import _protocol
 import _shims
 import numpy as np
-from _protocol import StageFailure
+from _protocol import ModelFailure, StageFailure
 
 # what this stage takes and gives (checked by _protocol.main; read by the host too)
 CONTRACT = {
@@ -43,10 +43,10 @@ def load_factory(factory, model_file):
     except ImportError as exc:
         if model_file or (exc.name or "") != module_name.split(".")[0]:   # not a typo in the factory's own module
             raise missing_module("importing the model module %r" % (model_file or module_name), exc)
-        raise StageFailure("cannot import the model module %r: %s: %s" % (module_name, type(exc).__name__, exc),
+        raise ModelFailure("cannot import the model module %r: %s: %s" % (module_name, type(exc).__name__, exc),
                            hint="check model.factory in the config", kind="ModelImportError")
     except Exception as exc:
-        raise StageFailure("cannot import the model module %r: %s: %s"
+        raise ModelFailure("cannot import the model module %r: %s: %s"
                            % (model_file or module_name, type(exc).__name__, exc),
                            hint="check model.factory in the config; the module must import in the "
                                 "export env (%s)" % stack_versions(), kind="ModelImportError")
@@ -54,7 +54,7 @@ def load_factory(factory, model_file):
         return getattr(module, attr)
     except AttributeError:
         # the host turns this kind into a hint naming the export stack that has it, if one does
-        raise StageFailure("%r has no callable %r (in %s)" % (model_file or module_name, attr, stack_versions()),
+        raise ModelFailure("%r has no callable %r (in %s)" % (model_file or module_name, attr, stack_versions()),
                            hint="model.factory is 'module:callable' or 'file.py:callable'",
                            kind="FactoryMissing")
 
@@ -71,7 +71,7 @@ def stack_versions():
 
 
 def missing_module(doing, exc):
-    return StageFailure("%s failed: %s: %s" % (doing, type(exc).__name__, exc),
+    return ModelFailure("%s failed: %s: %s" % (doing, type(exc).__name__, exc),
                         hint="the export env has no module %r: add its package, pinned, to the config as "
                              "`model.requirements: [<package>==<version>]` (an env for this model's export, "
                              "locked beside the config)" % (exc.name or str(exc)), kind="MissingModule")
@@ -120,14 +120,14 @@ def read_weights(path, torch, trust):
         return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle())
     except pickle.UnpicklingError as exc:
         if not trust and (("." in str(exc) and " " not in str(exc)) or "Weights only load failed" in str(exc)):
-            raise StageFailure("weights file %s holds Python objects beyond tensors and containers (%s); "
+            raise ModelFailure("weights file %s holds Python objects beyond tensors and containers (%s); "
                                "loading it would run its code" % (path, str(exc).strip().splitlines()[0]),
                                hint="save only the state_dict (torch.save(model.state_dict(), path)), or, if you "
                                     "trust the file, set model.trust_weights: true", kind="UnsafeWeights")
-        raise StageFailure("cannot read weights file %s: %s" % (path, exc), kind="WeightsError",
+        raise ModelFailure("cannot read weights file %s: %s" % (path, exc), kind="WeightsError",
                            hint="is it a torch.save checkpoint, whole (not truncated)?")
     except Exception as exc:  # noqa: BLE001 - truncated zips, random bytes, EOF: all name the file
-        raise StageFailure("cannot read weights file %s: %s: %s" % (path, type(exc).__name__, exc),
+        raise ModelFailure("cannot read weights file %s: %s: %s" % (path, type(exc).__name__, exc),
                            kind="WeightsError", hint="is it a torch.save checkpoint, whole (not truncated)?")
 
 
@@ -139,7 +139,7 @@ def load_weights(model, path, torch, trust=False):
                 blob = blob[key]
                 break
     if not isinstance(blob, dict):
-        raise StageFailure("weights file %s holds a %s, not a state_dict" % (path, type(blob).__name__),
+        raise ModelFailure("weights file %s holds a %s, not a state_dict" % (path, type(blob).__name__),
                            hint="save with torch.save(model.state_dict(), path)", kind="WeightsError")
     state = {}
     for k, v in blob.items():
@@ -148,14 +148,14 @@ def load_weights(model, path, torch, trust=False):
     missing = sorted(expected - set(state))
     unexpected = sorted(set(state) - expected)
     if missing or unexpected:
-        raise StageFailure("weights %s do not match the model: missing keys %s; unexpected keys %s"
+        raise ModelFailure("weights %s do not match the model: missing keys %s; unexpected keys %s"
                            % (path, missing[:20], unexpected[:20]),
                            hint="check model.factory / model.kwargs match the checkpoint's architecture",
                            kind="WeightsMismatch")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise StageFailure("weights %s do not fit the model: %s" % (path, exc),
+        raise ModelFailure("weights %s do not fit the model: %s" % (path, exc),
                            hint="a tensor shape differs: check model.kwargs (e.g. num_classes)",
                            kind="WeightsMismatch")
 
@@ -169,7 +169,7 @@ def make_input(spec, sample_path, rng):
         else:
             arr = load_image(sample_path, shape, spec.get("preprocess") or "imagenet")
         if list(arr.shape) != shape:
-            raise StageFailure("sample %s has shape %s, the config says %s" % (sample_path, list(arr.shape), shape),
+            raise ModelFailure("sample %s has shape %s, the config says %s" % (sample_path, list(arr.shape), shape),
                                hint="make the sample match inputs[].shape", kind="InputError")
         return arr.astype(dtype)
     if dtype.kind == "f":
@@ -182,15 +182,28 @@ def make_input(spec, sample_path, rng):
 def load_image(path, shape, preprocess):
     from PIL import Image
     if len(shape) != 4 or shape[1] not in (1, 3):
-        raise StageFailure("an image sample needs an NCHW input shape, got %s" % shape, kind="InputError")
+        raise ModelFailure("an image sample needs an NCHW input shape, got %s" % shape, kind="InputError")
     img = Image.open(path).convert("RGB" if shape[1] == 3 else "L").resize((shape[3], shape[2]))
     arr = np.asarray(img, dtype=np.float32) / 255.0
     arr = arr.reshape(shape[2], shape[3], shape[1]).transpose(2, 0, 1)
     if preprocess == "imagenet":
         arr = (arr - np.array(IMAGENET_MEAN, np.float32)[:, None, None]) / np.array(IMAGENET_STD, np.float32)[:, None, None]
     elif preprocess != "unit":
-        raise StageFailure("unknown preprocess %r" % preprocess, hint="use imagenet or unit", kind="InputError")
+        raise ModelFailure("unknown preprocess %r" % preprocess, hint="use imagenet or unit", kind="InputError")
     return np.broadcast_to(arr[None], shape).copy()
+
+
+def forward(model, tensors, specs):
+    """The model on the example inputs; a failure here is the model's (or the config's shapes), on any route."""
+    try:
+        return model(*tensors)
+    except Exception as exc:  # noqa: BLE001 - whatever the model raises, it is the model's message
+        shapes = ", ".join("%s %s %s" % (s["name"], list(s["shape"]), s.get("dtype", "float32")) for s in specs)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ModelFailure("the model's forward on the example inputs (%s) failed: %s: %s"
+                           % (shapes, type(exc).__name__, first),
+                           hint="check inputs[] in the config (shape, dtype, count) against what the model's "
+                                "forward expects", kind="ForwardError", cause="%s: %s" % (type(exc).__name__, first))
 
 
 def flatten_outputs(out, torch):
@@ -200,8 +213,8 @@ def flatten_outputs(out, torch):
         return [t for v in out.values() for t in flatten_outputs(v, torch)]
     if isinstance(out, (list, tuple)):
         return [t for v in out for t in flatten_outputs(v, torch)]
-    raise StageFailure("the model returned a %s; only tensors and lists/tuples/dicts of tensors export"
-                       % type(out).__name__, kind="ExportError")
+    raise ModelFailure("the model returned a %s; only tensors and lists/tuples/dicts of tensors export"
+                       % type(out).__name__, kind="OutputError")
 
 
 def run(request):
@@ -217,11 +230,11 @@ def run(request):
     except ImportError as exc:        # the model's code needs a package the export env lacks: not the kwargs
         raise missing_module("building the model %s(**%s)" % (params["factory"], params["kwargs"]), exc)
     except Exception as exc:
-        raise StageFailure("building the model %s(**%s) failed: %s: %s"
+        raise ModelFailure("building the model %s(**%s) failed: %s: %s"
                            % (params["factory"], params["kwargs"], type(exc).__name__, exc),
                            hint="check model.kwargs in the config", kind="ModelImportError")
     if not isinstance(model, torch.nn.Module):
-        raise StageFailure("model.factory %s returned a %s, not a torch.nn.Module"
+        raise ModelFailure("model.factory %s returned a %s, not a torch.nn.Module"
                            % (params["factory"], type(model).__name__),
                            hint="the factory must build and return the model (e.g. `return Net()`)",
                            kind="ModelImportError")
@@ -232,10 +245,10 @@ def run(request):
     arrays = [make_input(spec, inputs.get("sample." + spec["name"]), rng) for spec in params["inputs"]]
     tensors = tuple(torch.from_numpy(a) for a in arrays)
     with torch.no_grad():
-        refs = flatten_outputs(model(*tensors), torch)
+        refs = flatten_outputs(forward(model, tensors, params["inputs"]), torch)
     names = params["outputs"]
     if len(refs) != len(names):
-        raise StageFailure("the model returns %d output(s) but the config names %d: %s" % (len(refs), len(names), names),
+        raise ModelFailure("the model returns %d output(s) but the config names %d: %s" % (len(refs), len(names), names),
                            hint="list one name per model output under `outputs:`", kind="ConfigMismatch")
 
     sensitivity = input_sensitivity(model, params["inputs"], refs, names, rng, torch)
@@ -291,7 +304,7 @@ def export_onnx(model, tensors, onnx_path, names, params, torch):
             hint = ("strided slicing needs opset >= 10: take a route that exports at 10 or more (for TF 1.4: "
                     "onnx2tf-downgrade)")
         raise StageFailure("torch.onnx.export at opset %s failed: %s" % (params["opset"], msg), hint=hint,
-                           kind="ExportError")
+                           kind="ExportError", cause=msg)
     return shims
 
 

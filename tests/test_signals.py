@@ -1,6 +1,7 @@
 """Signals and timeouts for real: a model whose forward never returns, in the real torch17 env.
 
-SIGTERM to `invoke pipeline` stops the stage's process group and exits 143; a config `timeout:` stops
+SIGTERM to `invoke pipeline` stops the stage's process group and exits 143; SIGKILL of it leaves no stage
+process (the stage watches its parent); a config `timeout:` stops
 a hanging stage with StageTimeout; SIGINT in `invoke matrix` exits 130, saves no interrupted cell
 and starts no queued one."""
 
@@ -113,3 +114,36 @@ def test_sigint_in_a_matrix_saves_no_interrupted_cell_and_starts_no_queued_one(p
     cells = tmp_path / "a" / "matrix" / "cells"
     assert not cells.exists() or not list(cells.iterdir()), "an interrupted or queued cell was recorded"
     assert "squeezelike" not in out
+
+
+HANG_WITH_CHILD = '''
+import os, subprocess, time
+import torch
+
+class Hang(torch.nn.Module):
+    def forward(self, x):
+        child = subprocess.Popen(["sleep", "600"])      # what a stage's library may start (onnxsim)
+        with open({marker!r}, "w") as fh:
+            fh.write("%d %d" % (os.getpid(), child.pid))
+        time.sleep(600)
+        return x
+
+def build():
+    return Hang()
+'''
+
+
+def test_kill_9_of_invoke_leaves_no_stage_process_running(tmp_path):
+    """No handler of the host runs on SIGKILL: the stage notices it was re-parented and kills its group."""
+    cfg, marker = hanging_config(tmp_path)
+    (tmp_path / "hang.py").write_text(HANG_WITH_CHILD.format(marker=str(marker)))
+    proc = start(["pipeline", "--config", str(cfg)], {"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    deadline = time.monotonic() + 240
+    while not (marker.is_file() and len(marker.read_text().split()) == 2):
+        assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
+        time.sleep(0.2)
+    stage_pid, child_pid = map(int, marker.read_text().split())
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert gone(stage_pid, seconds=2), "the stage outlived a killed invoke"
+    assert gone(child_pid, seconds=2), "the stage's own child outlived a killed invoke"

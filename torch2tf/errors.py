@@ -13,7 +13,8 @@ class Torch2TFError(Exception):
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None,
                  log: Path | str | None = None, error_class: str | None = None,
-                 stage: str | None = None, env: str | None = None):
+                 stage: str | None = None, env: str | None = None, cause: str | None = None,
+                 route_independent: bool = False):
         super().__init__(message)
         self.message = message
         self.where = where
@@ -22,11 +23,13 @@ class Torch2TFError(Exception):
         self.error_class = error_class    # a catalogue class or the stage's own kind, when known
         self.stage = stage                # the pipeline step that failed, and its env
         self.env = env
+        self.cause = cause or first_line(message)   # the failing program's own first line, for summaries
+        self.route_independent = route_independent   # declared by the stage: every route would fail alike
 
     def as_dict(self) -> dict:
         """The error as report.json and artifacts/batch.json record it."""
         return {"class": self.error_class or type(self).__name__, "message": self.message, "where": self.where,
-                "hint": self.hint, "log": self.log}
+                "hint": self.hint, "log": self.log, "cause": self.cause, "route_independent": self.route_independent}
 
     def __str__(self) -> str:
         lines = [self.message]
@@ -37,6 +40,11 @@ class Torch2TFError(Exception):
         if self.log:
             lines.append(f"  log: {self.log}")
         return "\n".join(lines)
+
+
+def first_line(text: str | None, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[0][:limit] if lines else ""
 
 
 class ConfigError(Torch2TFError):

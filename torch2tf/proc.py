@@ -77,6 +77,9 @@ def install_signal_handlers() -> None:
             signal.signal(sig, handler)
 
 
+PARENT_ENV = "TORCH2TF_PARENT_PID"      # read by stages/_protocol.py's watch_parent
+
+
 def run(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, log_path: Path | None = None,
         capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -90,6 +93,8 @@ def run(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = No
     if _stop.is_set():
         raise Interrupted(_stop_signal[0])
     argv = [os.fspath(a) for a in argv]
+    # a stage's _protocol.watch_parent kills its process group when this process is gone (kill -9)
+    env = {**(os.environ if env is None else env), PARENT_ENV: str(os.getpid())}
     log.debug("run: %s", shlex.join(argv))
     with contextlib.ExitStack() as stack:
         out = err = None

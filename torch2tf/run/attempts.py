@@ -12,7 +12,7 @@ from torch2tf.run.report import Attempt, Report
 def attempt_of(report: Report) -> Attempt:
     error, verify = report.error or {}, report.verify
     return Attempt(route=report.route, status=report.status, seconds=report.seconds, failed_step=error.get("step"),
-                   error_class=error.get("class"), hint=error.get("hint"),
+                   error_class=error.get("class"), hint=error.get("hint"), cause=error.get("cause"),
                    max_abs_diff=verify.max_abs_diff if verify else None,
                    latency_ms=verify.latency_ms if verify else None, transposes=(report.graph or {}).get("transposes"))
 
@@ -22,8 +22,8 @@ def fail(report: Report, attempts: list[Attempt], exc: Torch2TFError, dest: Path
     report.attempts = attempts
     error = exc
     if len(attempts) > 1:
-        lines = [f"  {i}. route {a.route} failed at {a.failed_step}: {a.error_class}; {a.hint}"
-                 for i, a in enumerate(attempts, 1)]
+        lines = [f"  {i}. route {a.route} failed at {a.failed_step}: {a.error_class}: {a.cause or '-'}\n"
+                 f"       what to do: {a.hint}" for i, a in enumerate(attempts, 1)]
         error = RoutesExhausted(f"no route of {report.target} verified {report.name}; {len(attempts)} tried:\n"
                                 + "\n".join(lines), where=f"artifacts/{report.name}/report.json: attempts",
                                 hint="read each attempt's hint above; `--route R` runs one route alone with its "

@@ -42,10 +42,6 @@ class Options:
 
 BEST = "best"       # the route name that asks for every route, fastest verified kept
 
-# failures that do not depend on the route: trying another one would fail the same way
-ROUTE_INDEPENDENT = {"ModelImportError", "FactoryMissing", "MissingModule", "WeightsError", "WeightsMismatch", "UnsafeWeights",
-                     "ConfigMismatch", "InputError"}
-
 
 def make_plans(config_path: Path, settings: Settings, options: Options) -> list[tuple[Plan, str]]:
     """The checked plan of every route this run may try, in order, each with why it stands there."""
@@ -109,9 +105,10 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
         except Torch2TFError as exc:
             report = record(execution, time.perf_counter() - started, error=exc)
             attempts.append(attempt_of(report))
-            if n + 1 < len(plans) and isinstance(exc, StageError) and exc.error_class not in ROUTE_INDEPENDENT:
+            # a failure the stage declared route-independent (the model's own) would recur on every route
+            if n + 1 < len(plans) and isinstance(exc, StageError) and not exc.route_independent:
                 options.echo(f"route {plan.route.name} failed at {report.error['step']}: "
-                             f"{report.error['class']}; trying {plans[n + 1][0].route.name}")
+                             f"{report.error['class']}: {exc.cause}; trying {plans[n + 1][0].route.name}")
                 continue
             if exc.error_class == "FactoryMissing":
                 _name_the_stack_that_has_it(exc, report, plan, settings)

@@ -96,6 +96,7 @@ class Attempt:
     failed_step: str | None = None
     error_class: str | None = None
     hint: str | None = None
+    cause: str | None = None               # the failing program's own first line (torch's, onnx-tf's, ...)
     max_abs_diff: float | None = None      # of the primary artifact in the target runtime, when it ran
     latency_ms: float | None = None
     transposes: int | None = None

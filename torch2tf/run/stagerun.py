@@ -22,7 +22,7 @@ from torch2tf.digests import file_digest, json_digest
 from torch2tf.envs import store as envs
 from torch2tf.envs.extras import Extension, ensure_lock, extended_spec
 from torch2tf.envs.specs import load_spec
-from torch2tf.errors import StageError
+from torch2tf.errors import StageError, first_line
 from torch2tf.settings import Settings
 
 
@@ -198,8 +198,11 @@ class StageRunner:
         known = catalogue.match(text + "\n" + proc.tail(log, 40))
         hint = err.get("hint") or (f"{known.cause}: {known.fix}" if known else
                                    "read the log; `invoke env.run --name " + env_name + " ...` reproduces in the env")
+        # a kind the stage declared is the stage's word: the catalogue only names what it left unnamed
+        kind = err.get("type") if err.get("declared") or not known else known.error_class
         return StageError(f"stage {stage} failed: {text}", where=f"stage {stage}, env {env_name}", hint=hint, log=log,
-                          error_class=known.error_class if known else err.get("type"), stage=stage, env=env_name)
+                          error_class=kind, stage=stage, env=env_name, cause=err.get("cause") or first_line(text),
+                          route_independent=bool(err.get("route_independent")))
 
     def _load(self, stage, env_name, key, entry, seconds, cached) -> StageRun:
         result = json.loads((entry / "result.json").read_text())

@@ -89,4 +89,6 @@ def render_attempts(attempts: list[Attempt]) -> list[str]:
         state = "yes" if a.status.value == "passed" else f"no ({a.failed_step}: {a.error_class})"
         lines.append(f"  {a.route:<26} {state[:34]:<34} {_fmt(a.max_abs_diff, '.1e'):>9} "
                      f"{_fmt(a.latency_ms, '.1f'):>11} {_fmt(a.transposes, 'd'):>9}")
+        if a.status.value != "passed" and a.cause:
+            lines.append(f"      cause: {a.cause[:200]}")
     return lines
