@@ -29,6 +29,12 @@ def _index(results: dict) -> dict:
     return {(c["model"], c["target"], c["route"]): c for c in results["cells"]}
 
 
+def cause_of(cell: dict) -> str:
+    """A failing cell's cause: the failing program's own first line (older cells: their message's)."""
+    text = cell.get("cause") or cell.get("message") or ""
+    return text.splitlines()[0] if text else ""
+
+
 def _label(cell: dict | None) -> str:
     if cell is None:
         return "—"
@@ -104,9 +110,10 @@ def render_markdown(results: dict) -> str:
     failures = [c for c in results["cells"] if c["status"] != "passed"]
     if failures:
         lines += ["", "## Errors met", ""] + _known_errors(results)
-        lines += ["", "## Failures", "", "| model | target | route | stage | error | hint |", "|---|---|---|---|---|---|"]
+        lines += ["", "## Failures", "", "| model | target | route | stage | error: cause | hint |",
+                  "|---|---|---|---|---|---|"]
         for c in failures:
-            msg = (c.get("message") or "").replace("|", "\\|")[:160]
+            msg = cause_of(c).replace("|", "\\|")[:200]
             lines.append(f"| {c['model']} | {c['target']} | {c['route']} | {c.get('stage') or '-'} | "
                          f"{c.get('error_class')}: {msg} | {(c.get('hint') or '').replace('|', '/')[:200]} |")
     lines += ["", "## Stacks", "", "| env | versions |", "|---|---|"]
@@ -139,8 +146,11 @@ def render_docs(results: dict, machine: str) -> str:
 
 def _svg(results: dict) -> str:
     cols, models, idx = _columns(results), _models(results), _index(results)
-    cw, ch, left, top = 26, 22, 190, 190
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + cw * len(cols) + 10}" '
+    cw, ch, left = 26, 22, 190
+    # column labels stand rotated by 60 degrees: room above for the longest, and to the right of the last
+    longest = 6.5 * max((len(f"{t} {r}") for t, r in cols), default=0)
+    top, right = int(longest * 0.87) + 20, int(longest * 0.5) + 20
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + cw * len(cols) + right}" '
              f'height="{top + ch * len(models) + 10}" font-family="sans-serif" font-size="11">']
     for j, (t, r) in enumerate(cols):
         x = left + j * cw + cw / 2
@@ -167,13 +177,16 @@ def render_html(results: dict) -> str:
         for t, r in cols:
             c = idx.get((m, t, r))
             cls = "none" if c is None else c["status"]
-            title = "" if not c or c["status"] == "passed" else html.escape(f"{c.get('message')}\n{c.get('hint')}")
-            tds.append(f'<td class="{cls}" title="{title}">{html.escape(_label(c))}</td>')
+            failed = c is not None and c["status"] != "passed"
+            title = html.escape(f"{c.get('message')}\n{c.get('hint')}") if failed else ""
+            cause = f'<div class="cause">{html.escape(cause_of(c)[:200])}</div>' if failed else ""
+            tds.append(f'<td class="{cls}" title="{title}">{html.escape(_label(c))}{cause}</td>')
         body.append(f"<tr><th>{html.escape(_shown(results, m))}</th>{''.join(tds)}</tr>")
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in _summary(results))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>torch2tf matrix</title>
 <style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:12px}}
-td.passed{{background:#dfd}} td.failed{{background:#fdd}} table{{border-collapse:collapse}}</style></head>
+td.passed{{background:#dfd}} td.failed{{background:#fdd}} table{{border-collapse:collapse}}
+td{{vertical-align:top;max-width:16em}} .cause{{font-size:10px;color:#622;word-break:break-word}}</style></head>
 <body><h1>torch2tf compatibility matrix</h1><p>Generated {html.escape(results['generated'])}.</p>
 <ul>{summary}</ul>{_svg(results)}<table><tr><th>model</th>{head}</tr>{''.join(body)}</table></body></html>
 """

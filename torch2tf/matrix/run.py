@@ -36,7 +36,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
         known = catalogue.match(exc.message)
         row.update(status="failed", error_class=exc.error_class or (known.error_class if known else
                                                                       type(exc).__name__),
-                   stage=exc.stage, message=exc.message.splitlines()[0][:400],
+                   stage=exc.stage, message=exc.message.splitlines()[0][:400], cause=exc.cause,
                    hint=exc.hint, log=exc.log)
     row["seconds"] = round(time.time() - started, 2)
     return row
