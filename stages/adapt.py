@@ -3,6 +3,7 @@ inputs, static batch). Runs in an env whose onnx knows both the source and the t
 """
 
 import os
+import re
 
 import _onnx_rewrites
 import _protocol
@@ -57,6 +58,31 @@ def static_shapes(graph, static):
     return notes
 
 
+def convert_opset(model, current, opset, onnx, version_converter):
+    """onnx's version converter, which (before onnx 1.9) takes an initializer for an undefined input
+    unless it is a graph input too: such inputs are listed for the conversion and dropped after."""
+    from onnx import helper
+    listed = set(i.name for i in model.graph.input)
+    added = [i.name for i in model.graph.initializer if i.name not in listed]
+    model.graph.input.extend([helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
+                              for i in model.graph.initializer if i.name not in listed])
+    try:
+        model = version_converter.convert_version(model, opset)
+    except Exception as exc:  # noqa: BLE001 - its messages are C++ asserts; name the op they refuse
+        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        op = re.search(r"for (\w+)\s*$", text) or re.search(r"[Oo]p(?:erator)? (\w+)", text)
+        raise StageFailure("onnx %s's version converter cannot take the model from opset %d to %d%s: %s"
+                           % (onnx.__version__, current, opset, " (op %s)" % op.group(1) if op else "", text),
+                           hint="a route whose converter reads opset %d as it is (leave route: out and torch2tf "
+                                "falls back to one), or export the model at opset %d" % (current, opset),
+                           kind="OpsetConversionError", cause=text)
+    drop = set(added)
+    keep = [i for i in model.graph.input if i.name not in drop]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    return model
+
+
 def run(request):
     import onnx
     from onnx import helper, version_converter
@@ -67,12 +93,7 @@ def run(request):
     opset = params.get("opset")
     current = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if opset and opset != current:
-        try:
-            model = version_converter.convert_version(model, opset)
-        except Exception as exc:
-            raise StageFailure("converting the model from opset %d to %d failed: %s" % (current, opset, exc),
-                               hint="export at the route's opset instead (opset: %d in the config)" % opset,
-                               kind="OpsetConversionError")
+        model = convert_opset(model, current, opset, onnx, version_converter)
         notes.append("opset %d -> %d" % (current, opset))
 
     graph = model.graph

@@ -82,7 +82,10 @@ def standings(compat: Compat, target: str, stack: str, digest: str, cells: list[
 
 
 def export_stack(compat: Compat, cfg: PipelineConfig) -> str:
-    """The export env the config's model.torch picks (the default stack without it)."""
+    """The export env the config's model.torch picks (the default stack without it); for an .onnx
+    model, the first stack that reads the file (it takes the file in instead of exporting)."""
+    if cfg.model.onnx:
+        return compat.onnx_reader(cfg.model.onnx.opset, cfg.model.onnx.ir_version, f"{cfg.path}: model.onnx")
     return compat.export_stack(cfg.model.torch, where=f"{cfg.path}: model.torch")
 
 

@@ -85,6 +85,17 @@ class Compat:
                               where=where, hint=f"give more of the version; stacks: {listing}")
         return matches[0]
 
+    def onnx_reader(self, opset: int, ir_version: int, where: str) -> str:
+        """The first export stack whose onnx and onnxruntime read a file of this opset and IR: it takes
+        an .onnx model in (references from its onnxruntime, the version converter of its onnx)."""
+        for name in self.export_stacks:
+            if self.stacks[name]["max_opset"] >= opset and self.stacks[name]["max_ir"] >= ir_version:
+                return name
+        newest = max(self.export_stacks, key=lambda n: (self.stacks[n]["max_opset"], self.stacks[n]["max_ir"]))
+        raise ConfigError(f"no env here reads an ONNX file of opset {opset}, IR {ir_version}", where=where,
+                          hint=f"the newest ({newest}) reads opset <= {self.stacks[newest]['max_opset']}, IR <= "
+                               f"{self.stacks[newest]['max_ir']}: save the model at a lower opset / IR")
+
     def routes(self, target: str, export_env: str | None = None) -> tuple[Route, ...]:
         """The target's routes, exporting in `export_env` (default: the default export stack)."""
         if target not in self.targets:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torch2tf.configs.onnx_file import OnnxFile, read_onnx, safe_name
 from torch2tf.envs.specs import is_pin, pinned_name
 from torch2tf.errors import ConfigError
 from torch2tf.strict import check_keys, load_yaml, typed
@@ -24,13 +25,14 @@ FORMATS = {"frozen_pb", "saved_model", "tflite"}
 
 @dataclass(frozen=True)
 class ModelSpec:
-    factory: str                      # "module:callable" or "file.py:callable"
+    factory: str | None               # "module:callable" or "file.py:callable"; None for an .onnx model
     kwargs: dict
     weights: Path | None
     model_file: Path | None           # set when factory names a .py file
     trust_weights: bool = False       # unpickle the weights file fully (it can run code)
     requirements: tuple[str, ...] = ()   # extra pins for the export env (torch2tf/envs/extras.py)
     torch: str | None = None          # a torch version prefix picking the export stack; None: the default
+    onnx: OnnxFile | None = None      # `model: {onnx: FILE}`: the file, read, instead of an export
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,19 @@ def _file(base: Path, value: str, where: str, what: str) -> Path:
     return path
 
 
+def _onnx_model(raw, base: Path, where: str) -> ModelSpec:
+    check_keys(raw, {"onnx"}, where, required={"onnx"})
+    path = _file(base, typed(raw["onnx"], str, f"{where}.onnx", "model.onnx"), f"{where}.onnx", "ONNX file")
+    return ModelSpec(factory=None, kwargs={}, weights=None, model_file=None, onnx=read_onnx(path, f"{where}.onnx"))
+
+
 def _model(raw, base: Path, where: str) -> ModelSpec:
-    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights", "requirements", "torch"}, where,
+    if isinstance(raw, dict) and "onnx" in raw:
+        if "factory" in raw:
+            raise ConfigError("model has both factory: and onnx:", where=where,
+                              hint="a model is a PyTorch factory to export, or an .onnx file: give one")
+        return _onnx_model(raw, base, where)
+    check_keys(raw, {"factory", "kwargs", "weights", "trust_weights", "requirements", "torch", "onnx"}, where,
                required={"factory"})
     factory = typed(raw["factory"], str, f"{where}.factory", "model.factory")
     module, sep, attr = factory.rpartition(":")
@@ -193,22 +206,74 @@ def _formats(raw, where: str) -> tuple[str, ...]:
     return tuple(formats)
 
 
+def _file_tensor(name: str, tensors, where: str):
+    """The file's tensor a config names, by its own name or its safe one."""
+    for t in tensors:
+        if name in (t.name, t.safe):
+            return t
+    raise ConfigError(f"the ONNX file has no tensor {name!r} there", where=where,
+                      hint=f"its names: {', '.join(t.safe for t in tensors)}")
+
+
+def _onnx_inputs(raw, onnx: OnnxFile, base: Path, where: str) -> tuple[InputSpec, ...]:
+    """The file's inputs (symbolic dims: example size 1, kept dynamic); an entry in the config sets a
+    shape for its symbolic dims, a dtype check, or a sample."""
+    given = {}
+    for i, item in enumerate(typed(raw or [], list, f"{where}: inputs", "inputs")):
+        w = f"{where}: inputs[{i}]"
+        t = _file_tensor(typed(check_keys(item, {"name", "shape", "dynamic", "sample", "preprocess"}, w,
+                                          required={"name"})["name"], str, f"{w}.name", "input name"),
+                         onnx.inputs, f"{w}.name")
+        shape = item.get("shape") or [d if isinstance(d, int) else 1 for d in t.dims]
+        fixed = [(a, d) for a, d in enumerate(t.dims) if isinstance(d, int)]
+        if len(shape) != len(t.dims) or any(shape[a] != d for a, d in fixed):
+            raise ConfigError(f"shape {shape} does not fit the file's {list(t.dims)} for input {t.name!r}",
+                              where=f"{w}.shape", hint="give sizes only where the file has a symbolic dim")
+        given[t.name] = _input({**item, "name": t.safe, "shape": shape, "dtype": t.dtype,
+                                "dynamic": item.get("dynamic", _symbolic(t))}, base, w)
+    return tuple(given.get(t.name) or InputSpec(name=t.safe, shape=tuple(d if isinstance(d, int) else 1 for d in t.dims),
+                                                dtype=t.dtype, dynamic=_symbolic(t)) for t in onnx.inputs)
+
+
+def _symbolic(t) -> dict:
+    return {a: (safe_name(d, set()) if isinstance(d, str) else f"{t.safe}_dim{a}")
+            for a, d in enumerate(t.dims) if not isinstance(d, int)}
+
+
+def _onnx_outputs(raw, onnx: OnnxFile, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return tuple(t.safe for t in onnx.outputs)
+    names = typed(raw, list, where, "outputs")
+    return tuple(_file_tensor(typed(n, str, f"{where}[{i}]", "output name"), onnx.outputs, f"{where}[{i}]").safe
+                 for i, n in enumerate(names))
+
+
 def load_config(path: Path) -> PipelineConfig:
     path = Path(path).resolve()
     raw = load_yaml(path)
     where = str(path)
     check_keys(raw, {"name", "model", "inputs", "outputs", "target", "opset", "tolerance", "seed",
-                     "route", "formats", "timeout"}, where, required={"name", "model", "inputs", "outputs", "target"})
-    inputs = typed(raw["inputs"], list, f"{where}: inputs", "inputs")
-    if not inputs:
-        raise ConfigError("inputs must list at least one input", where=f"{where}: inputs")
-    specs = tuple(_input(item, path.parent, f"{where}: inputs[{i}]") for i, item in enumerate(inputs))
+                     "route", "formats", "timeout"}, where, required={"name", "model", "target"})
+    model = _model(raw["model"], path.parent, f"{where}: model")
+    if model.onnx:
+        if raw.get("opset") is not None:
+            raise ConfigError("opset: sets the export's opset; an .onnx model is taken at its own "
+                              f"(opset {model.onnx.opset}) and converted to each route's", where=f"{where}: opset",
+                              hint="drop opset:, or force one route with route:")
+        specs = _onnx_inputs(raw.get("inputs"), model.onnx, path.parent, where)
+        outputs = _onnx_outputs(raw.get("outputs"), model.onnx, f"{where}: outputs")
+    else:
+        check_keys(raw, set(raw), where, required={"inputs", "outputs"})
+        inputs = typed(raw["inputs"], list, f"{where}: inputs", "inputs")
+        if not inputs:
+            raise ConfigError("inputs must list at least one input", where=f"{where}: inputs")
+        specs = tuple(_input(item, path.parent, f"{where}: inputs[{i}]") for i, item in enumerate(inputs))
+        outputs = _outputs(raw["outputs"], specs, f"{where}: outputs")
     tol = check_keys(raw.get("tolerance") or {}, {"atol", "rtol"}, f"{where}: tolerance")
     opset, timeout, route = raw.get("opset"), raw.get("timeout"), raw.get("route")
     return PipelineConfig(
         path=path, name=config_name(raw["name"], f"{where}: name"),
-        model=_model(raw["model"], path.parent, f"{where}: model"), inputs=specs,
-        outputs=_outputs(raw["outputs"], specs, f"{where}: outputs"),
+        model=model, inputs=specs, outputs=outputs,
         target=typed(raw["target"], str, f"{where}: target", "target"),
         opset=None if opset is None else number(opset, f"{where}: opset", "opset", minimum=MIN_OPSET, integer=True),
         atol=float(number(tol.get("atol", 1e-4), f"{where}: tolerance.atol", "atol")),

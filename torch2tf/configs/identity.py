@@ -7,6 +7,10 @@ from torch2tf.digests import file_digest, json_digest
 
 
 def model_digest(cfg: PipelineConfig) -> str:
+    if cfg.model.onnx:        # the file is the model
+        return json_digest({"onnx": file_digest(cfg.model.onnx.path), "seed": cfg.seed,
+                            "inputs": [[i.name, list(i.shape), i.dtype, sorted(i.dynamic.items())] for i in cfg.inputs],
+                            "outputs": list(cfg.outputs)}, 16)
     ident = {
         "factory": cfg.model.factory.rpartition(":")[2] if cfg.model.model_file else cfg.model.factory,
         "kwargs": cfg.model.kwargs, "seed": cfg.seed,

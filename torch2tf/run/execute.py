@@ -83,7 +83,8 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
     report = Report(name=plan.config.name, config=str(plan.config.path), target=plan.target,
                     route=plan.route.name, route_reason=execution.reason, opset=plan.opset, layout=plan.route.layout,
                     primary=plan.primary, status=Status.FAILED if error else Status.PASSED, seconds=round(seconds, 3),
-                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), export_stack=plan.route.export.env)
+                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), export_stack=plan.route.export.env,
+                    tensor_names=dict(plan.config.model.onnx.renamed) if plan.config.model.onnx else None)
     sensitivity = next((r.metrics.get("input_sensitivity", {}) for label, r in runs.items()
                         if plan.step(label).records == "export"), {})
     for step in plan.steps:

@@ -123,6 +123,16 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def _describe_source(plan: Plan) -> str:
+    onnx = plan.config.model.onnx
+    if onnx:
+        renamed = ", ".join(f"{a} -> {b}" for a, b in onnx.renamed.items())
+        return (f"model: {onnx.path.name} (opset {onnx.opset}, IR {onnx.ir_version}), taken in by "
+                f"{plan.route.export.env}'s onnxruntime" + (f"; safe names: {renamed}" if renamed else ""))
+    return (f"export stack: {plan.route.export.env} (torch {plan.export_torch})"
+            + ("" if plan.config.model.torch else "; the default: set model.torch to choose another"))
+
+
 def _name_the_stack_that_has_it(exc: Torch2TFError, report: Report, plan: Plan, settings: Settings) -> None:
     compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
     where = stack_hint.factory_hint(compat, plan.config, plan.route.export.env, settings)
@@ -148,8 +158,7 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
         runner.extend(plan.extension)
     known: dict = {}              # label -> the cached run, while every step so far is a hit
     lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}",
-             f"export stack: {plan.route.export.env} (torch {plan.export_torch})"
-             + ("" if plan.config.model.torch else "; the default: set model.torch to choose another")]
+             _describe_source(plan)]
     for n, step in enumerate(plan.steps, 1):
         ready = all(v.step in known for v in step.inputs.values() if isinstance(v, From))
         hit = None

@@ -73,6 +73,8 @@ class PlanOptions:
 
 # ---------------------------------------------------------------- step builders
 
+SOURCE = "import"       # the first step of an .onnx model (a PyTorch model's is "export")
+
 def _export(cfg: PipelineConfig, env: str, opset: int, runs: int) -> Step:
     inputs: dict = {}
     if cfg.model.model_file:
@@ -92,13 +94,42 @@ def _export(cfg: PipelineConfig, env: str, opset: int, runs: int) -> Step:
     return Step("export", "export", env, inputs, params, publishes, records="export")
 
 
+def _import(cfg: PipelineConfig, env: str) -> Step:
+    """An .onnx model: the file with safe names, and onnxruntime's outputs of it as the references."""
+    onnx = cfg.model.onnx
+    inputs = {"model": onnx.path, **{f"sample.{i.name}": i.sample for i in cfg.inputs if i.sample}}
+    params = {"seed": cfg.seed, "names": onnx.renamed, "outputs": list(cfg.outputs),
+              "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "preprocess": i.preprocess}
+                         for i in cfg.inputs]}
+    publishes = {"model": "model.onnx", **{k: f"{k}.npy" for k in _reference_keys(cfg)}}
+    return Step(SOURCE, "onnx_import", env, inputs, params, publishes, records="export")
+
+
+def _handed_over(cfg: PipelineConfig, route: Route, compat: Compat) -> tuple[int, dict]:
+    """For an .onnx model: the opset the route's converter gets, and what the version step must change
+    (opset, IR) so that it reads the file. A legacy converter (one adapt serves) reads its route's
+    opset only; a modern one reads any opset up to its stack's."""
+    onnx, reads = cfg.model.onnx, compat.stacks[route.convert.env]
+    change = {}
+    if (route.adapt and onnx.opset != route.opset) or onnx.opset > reads["max_opset"]:
+        change["opset"] = route.opset
+    if not route.adapt and onnx.ir_version > reads["max_ir"]:
+        change["ir_version"] = reads["max_ir"]
+    return change.get("opset", onnx.opset), change
+
+
 def _reference_keys(cfg: PipelineConfig) -> list[str]:
     return [f"input.{i.name}" for i in cfg.inputs] + [f"ref.{o}" for o in cfg.outputs]
 
 
+def _source(cfg: PipelineConfig) -> str:
+    """The first step's label: it gives the model file and the references."""
+    return SOURCE if cfg.model.onnx else "export"
+
+
 def _verify(cfg: PipelineConfig, label: str, env: str, artifact: From, runtime: str, layout: str,
             check: Check, runs: int) -> Step:
-    refs = {k: From("export", k) for k in _reference_keys(cfg)}
+    refs = {k: From(_source(cfg), k) for k in _reference_keys(cfg)}
     params = {"runtime": runtime, "inputs": [i.name for i in cfg.inputs], "outputs": list(cfg.outputs),
               "atol": cfg.atol, "rtol": cfg.rtol, "runs": runs, "layout": layout}
     return Step(label, "verify", env, {"artifact": artifact, **refs}, params, check=check)
@@ -108,12 +139,11 @@ def _io(cfg: PipelineConfig) -> dict:
     return {"inputs": [i.name for i in cfg.inputs], "outputs": list(cfg.outputs)}
 
 
-def _adapt(cfg: PipelineConfig, route: Route) -> Step:
+def _adapt(cfg: PipelineConfig, route: Route, model: From) -> Step:
     params = dict(route.adapt.params)
     if params.pop("static_shapes", False):
         params["static_shapes"] = {i.name: list(i.shape) for i in cfg.inputs}
-    return Step("adapt", "adapt", route.adapt.env, {"model": From("export", "model")}, params,
-                {"model": "model.adapted.onnx"})
+    return Step("adapt", "adapt", route.adapt.env, {"model": model}, params, {"model": "model.adapted.onnx"})
 
 
 def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int) -> list[Step]:
@@ -146,7 +176,7 @@ def _package_steps(cfg: PipelineConfig, route: Route, compat: Compat, runs: int)
     for fmt in (f for f in cfg.formats if f != "frozen_pb"):
         env = route.verify_env if fmt == "saved_model" else compat.readers["tflite"]
         source = {"graph": From("downgrade" if route.downgrade else "convert", "graph")} \
-            if fmt == "saved_model" else {"model": From("export", "model")}
+            if fmt == "saved_model" else {"model": From(_source(cfg), "model")}
         name = "saved_model" if fmt == "saved_model" else "model.tflite"
         steps.append(Step(fmt, "package", env, source, {"format": fmt, **_io(cfg)}, {fmt: name}))
         steps.append(_verify(cfg, f"verify-{fmt}", env, From(fmt, fmt), fmt,
@@ -182,24 +212,35 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
                options: PlanOptions | None = None) -> Plan:
     options = options or PlanOptions()
     _check_formats(cfg, route)
-    opset = options.opset or cfg.opset or route.opset
-    _check_opset(opset, route, compat, "--opset" if options.opset else f"{cfg.path}: opset")
     runs = options.latency_runs
     extension = extension_of(cfg, route)
-    steps = [_export(cfg, extension.name if extension else route.export.env, opset, runs)]
+    if cfg.model.onnx:
+        if options.opset:
+            raise ConfigError("--opset sets the export's opset; an .onnx model is taken at its own", where="--opset",
+                              hint="drop --opset: each route gets the file converted to the opset it reads")
+        opset, change = _handed_over(cfg, route, compat)
+        steps = [_import(cfg, route.export.env)]
+        model, what = From(SOURCE, "model"), "onnxruntime (the ONNX file, with safe names)"
+        if change:          # the version converter of the reading env's onnx (newer than adapt's)
+            steps.append(Step("opset", "adapt", route.export.env, {"model": model}, change,
+                              {"model": f"model.opset{opset}.onnx"}))
+            model, what = From("opset", "model"), f"onnxruntime (the ONNX file, converted to opset {opset})"
+    else:
+        opset = options.opset or cfg.opset or route.opset
+        _check_opset(opset, route, compat, "--opset" if options.opset else f"{cfg.path}: opset")
+        steps = [_export(cfg, extension.name if extension else route.export.env, opset, runs)]
+        model, what = From("export", "model"), "onnxruntime (the ONNX export itself)"
     primary = "model.tflite" if route.artifact == "tflite" else "model.pb"
     if not options.export_only:
-        model = From("export", "model")
-        what = "onnxruntime (the ONNX export itself)"
         if route.adapt:     # checked as the converter reads it, so that adapt's rewrites are checked too
-            steps.append(_adapt(cfg, route))
+            steps.append(_adapt(cfg, route, model))
             model = From("adapt", "model")
-            what = "onnxruntime (the ONNX export, as adapted for the converter)"
+            what += ", as adapted for the converter"
         steps.append(_verify(cfg, "onnx-check", route.export.env, model, "onnxruntime", "nchw",
                              Check("model.onnx", what, "the ONNX model is already wrong before any TensorFlow"
-                                   + (" (the export, or adapt's rewrites: logs/adapt.log lists them)" if route.adapt
+                                   + (" (adapt's rewrites: logs/adapt.log lists them)" if route.adapt
                                       else "") + ": take another route, or check the model",
-                                   explain_with="export"), runs))
+                                   explain_with=_source(cfg)), runs))
         if route.artifact == "tflite":
             steps += _tflite_steps(cfg, route, model, runs)
         else:
@@ -210,7 +251,7 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
 
 def extension_of(cfg: PipelineConfig, route: Route) -> Extension | None:
     """Only the export runs the model's code, so only its env gets the model's requirements."""
-    if not cfg.model.requirements:
+    if not cfg.model.requirements or cfg.model.onnx:
         return None
     return Extension(base=route.export.env, packages=cfg.model.requirements, lock_dir=cfg.path.parent / "locks",
                      where=f"{cfg.path}: model.requirements")

@@ -13,7 +13,11 @@ def _fmt(x, spec=".2e"):
 
 def render(report: Report) -> str:
     lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}"]
-    if report.export_stack:
+    if report.tensor_names is not None:
+        renamed = ", ".join(f"{a} -> {b}" for a, b in report.tensor_names.items())
+        lines.append(f"model   an ONNX file, taken in by {report.export_stack} (references: its onnxruntime on the "
+                     "file)" + (f"; safe tensor names: {renamed}" if renamed else ""))
+    elif report.export_stack:
         torch = report.versions.get("torch")
         lines.append(f"export  stack {report.export_stack}" + (f" (torch {torch})" if torch else ""))
     if report.export_shims:
@@ -51,8 +55,9 @@ def render(report: Report) -> str:
 def _verifications(report: Report) -> list[str]:
     """One block per checked artifact: runtime, verdict, latency, and each output's differences."""
     lines = []
-    titles = {"model.onnx": "onnxruntime vs PyTorch", "model.pb": "TensorFlow vs PyTorch",
-              "model.tflite": "TFLite vs PyTorch", "saved_model": "SavedModel vs PyTorch"}
+    ref = "the ONNX file" if report.tensor_names is not None else "PyTorch"
+    titles = {"model.onnx": f"onnxruntime vs {ref}", "model.pb": f"TensorFlow vs {ref}",
+              "model.tflite": f"TFLite vs {ref}", "saved_model": f"SavedModel vs {ref}"}
     for v in report.verifications:
         verdict = ("PASSED, but the check is WEAK" if v.weak else "PASSED") if v.passed else "FAILED"
         lines.append(f"{titles.get(v.artifact, v.artifact)} ({v.runtime}): {verdict}, "

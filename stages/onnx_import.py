@@ -1,0 +1,90 @@
+"""onnx_import: an .onnx file given as the model -> model.onnx with safe tensor names, plus the inputs
+and onnxruntime's outputs of the ORIGINAL file as the .npy references (what export does for torch).
+
+Runs in the first export stack whose onnx and onnxruntime read the file's opset and IR; kept
+3.6-compatible like every stage.
+"""
+
+import os
+
+import _protocol
+import numpy as np
+from _inputs import make_input
+from _protocol import ModelFailure
+
+# what this stage takes and gives (checked by _protocol.main; read by the host too)
+CONTRACT = {
+    "inputs": {"model": True, "sample.*": False},
+    "params": {"seed": True, "inputs": True, "outputs": True, "names": True},
+    "outputs": ["model", "input.*", "ref.*"],
+}
+
+
+def rename(model, names):
+    """Every use of each original tensor name -> its safe name (graph inputs, outputs, nodes, value_info)."""
+    graph = model.graph
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        value.name = names.get(value.name, value.name)
+    for init in graph.initializer:
+        init.name = names.get(init.name, init.name)
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    return model
+
+
+def reference_session(path):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except TypeError:         # onnxruntime before 1.9 takes no providers=
+        return ort.InferenceSession(path, options)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own message says what it cannot run
+        raise ModelFailure("onnxruntime %s cannot run the file: %s" % (ort.__version__, str(exc).splitlines()[0]),
+                           hint="is the model valid? `python -m onnx.checker` (or onnx.checker.check_model) "
+                                "says where it is not", kind="OnnxModelError")
+
+
+def run(request):
+    import onnx
+    params = request["params"]
+    inputs = request["inputs"]
+    out_dir = request["output_dir"]
+    original = {v: k for k, v in params["names"].items()}       # safe -> the file's name
+    rng = np.random.RandomState(params["seed"])
+    session = reference_session(inputs["model"])
+    feeds = dict((original.get(s["name"], s["name"]), make_input(s, inputs.get("sample." + s["name"]), rng))
+                 for s in params["inputs"])
+    wanted = [original.get(n, n) for n in params["outputs"]]
+    try:
+        refs = session.run(wanted, feeds)
+        second = dict((k, make_input(s, None, rng)) for k, s in zip(feeds, params["inputs"]))
+        others = session.run(wanted, second)
+    except Exception as exc:  # noqa: BLE001 - the model's own failure on the example inputs
+        raise ModelFailure("onnxruntime could not run the model on the example inputs: %s"
+                           % str(exc).strip().splitlines()[0], kind="ForwardError",
+                           hint="check inputs[] in the config (shapes of symbolic dims, samples) against the file")
+    model = rename(onnx.load(inputs["model"]), params["names"])
+    onnx.save(model, os.path.join(out_dir, "model.onnx"))
+
+    outputs = {"model": "model.onnx"}
+    for spec, name in zip(params["inputs"], feeds):
+        np.save(os.path.join(out_dir, "input.%s.npy" % spec["name"]), feeds[name])
+        outputs["input." + spec["name"]] = "input.%s.npy" % spec["name"]
+    sensitivity = {}
+    for name, ref, other in zip(params["outputs"], refs, others):
+        np.save(os.path.join(out_dir, "ref.%s.npy" % name), np.asarray(ref))
+        outputs["ref." + name] = "ref.%s.npy" % name
+        a, b = np.asarray(ref, np.float64), np.asarray(other, np.float64)
+        sensitivity[name] = float(np.abs(a - b).max()) if a.size else 0.0
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    _protocol.log("took %s in at opset %d, IR %d; renamed %d tensors"
+                  % (os.path.basename(inputs["model"]), opset, model.ir_version, len(params["names"])))
+    return {"outputs": outputs, "metrics": {"torch": None, "opset": opset, "ir_version": model.ir_version,
+                                            "input_sensitivity": sensitivity, "shims": [], "latency_ms": None}}
+
+
+if __name__ == "__main__":
+    _protocol.main(run, CONTRACT)

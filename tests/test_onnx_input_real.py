@@ -1,0 +1,46 @@
+"""An .onnx file as the model, for real: resnet18 exported by torch 1.7 at opset 11 and by torch 2.5
+at opset 17, each given as `model: {onnx: FILE}` with nothing else named, verifies in TF 1.4, 1.13 and
+1.15 (references: onnxruntime on the original file) with a check that can fail."""
+
+from __future__ import annotations
+
+
+import pytest
+from conftest import run_invoke
+
+from torch2tf.run.report import Report
+
+pytestmark = pytest.mark.stack
+
+EXPORT = ("python -c \"import torch, torchvision; torch.manual_seed(0); m = torchvision.models.resnet18().eval(); "
+          "torch.onnx.export(m, torch.randn(1, 3, 64, 64), '{path}', opset_version={opset}{extra})\"")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("onnx")
+    made = {}
+    for stack, opset, extra in (("torch17", 11, ""), ("torch25", 17, ", dynamo=False")):
+        path = folder / f"resnet18-{stack}-opset{opset}.onnx"
+        out = run_invoke("env.run", "--name", stack, EXPORT.format(path=path, opset=opset, extra=extra))
+        assert out.returncode == 0 and path.is_file(), out.stderr
+        made[(stack, opset)] = path
+    return made
+
+
+@pytest.mark.parametrize("target, tf", [("tf1.4", "1.4.1"), ("tf1.13", "1.13.1"), ("tf1.15", "1.15.5")])
+@pytest.mark.parametrize("stack, opset", [("torch17", 11), ("torch25", 17)])
+def test_a_plain_onnx_config_verifies_in_legacy_tf(files, tmp_path, stack, opset, target, tf):
+    cfg = tmp_path / "r18.yaml"
+    cfg.write_text(f"name: r18\nmodel: {{onnx: {files[(stack, opset)]}}}\ntarget: {target}\n")
+    out = run_invoke("pipeline", "--config", str(cfg), env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "a" / "r18" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == tf
+    # torch names the output '191': every artifact carries the safe name, and the mapping is recorded
+    assert rep.tensor_names and all(":" not in v and not v[0].isdigit() for v in rep.tensor_names.values())
+    assert [o["name"] for o in rep.graph["outputs"]] == [f"{v}:0" for v in rep.tensor_names.values()] or \
+        [o if isinstance(o, str) else o["name"] for o in rep.graph["outputs"]][0].startswith(
+            next(iter(rep.tensor_names.values())))
+    assert "safe tensor names:" in out.stdout and "TensorFlow vs the ONNX file" in out.stdout
