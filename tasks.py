@@ -209,17 +209,22 @@ ns = Collection(env_ns)
             "fresh": "ignore the stage cache",
             "plan": "print the plan (steps, envs, cache hits expected, what is published) and run nothing",
             "best": "run every route of the target and keep the fastest verified (same as --route best)",
-            "jobs": "routes in parallel with --best (default: the number of cores)"})
+            "jobs": "routes in parallel with --best (default: the number of cores)",
+            "locate": "when the numbers are wrong, find the first ONNX node the target runtime computes "
+                      "differently from onnxruntime (done by itself after a mismatch in the target runtime; "
+                      "--locate also after onnx-check's)",
+            "no_locate": "never locate (no extra conversions after a mismatch)"})
 @_user_errors
 def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False,
-             best=False, jobs=None):
+             best=False, jobs=None, locate=False, no_locate=False):
     """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
     from pathlib import Path
 
     from torch2tf.run.pipeline import Options, describe_plan, run_pipeline
     from torch2tf.run.summary import render
     options = Options(target=target, route=route, opset=_int(opset, "--opset", 7) if opset is not None else None, fresh=fresh,
-                      best=best, jobs=_jobs(jobs), echo=lambda line: print(line, flush=True))
+                      best=best, jobs=_jobs(jobs), locate=False if no_locate else (True if locate else None),
+                      echo=lambda line: print(line, flush=True))
     if plan:
         print(describe_plan(Path(config), _settings(c), options))
         return

@@ -37,6 +37,27 @@ def rewrite(model, params):
     return notes
 
 
+TF_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
+
+
+def safe_node_names(graph):
+    """Node names TensorFlow cannot take as a name or scope (torch >= 1.13 writes '/features/0/Conv',
+    which onnx-tf 1.3 / 1.5 refuse: "is not a valid scope name") made valid; names change nothing else."""
+    taken, renamed = set(n.name for n in graph.node), 0
+    for node in graph.node:
+        if not node.name or TF_NODE_NAME.match(node.name):
+            continue
+        base = re.sub(r"[^A-Za-z0-9_.\-/]", "_", node.name).strip("/") or node.op_type
+        base = base if re.match(r"^[A-Za-z0-9.]", base) else "n" + base
+        name, n = base, 2
+        while name in taken:
+            name, n = "%s_%d" % (base, n), n + 1
+        taken.add(name)
+        node.name = name
+        renamed += 1
+    return ["%d node names made valid for TensorFlow" % renamed] if renamed else []
+
+
 def static_shapes(graph, static):
     """Symbolic input dims -> the sizes given; symbolic output dims and value_info cleared (the
     converter infers them). Returns notes."""
@@ -97,6 +118,7 @@ def run(request):
         notes.append("opset %d -> %d" % (current, opset))
 
     graph = model.graph
+    notes.extend(safe_node_names(graph))
     notes.extend(static_shapes(graph, params.get("static_shapes") or {}))
     notes.extend(rewrite(model, params))
 

@@ -121,3 +121,17 @@ def test_an_lstm_unrolls_into_per_step_ops_with_its_outputs_kept():
     for node in m.graph.node:                  # in order: every input made before it is read
         assert all(i in known for i in node.input if i), node
         known.update(node.output)
+
+
+def test_node_names_tf_cannot_take_are_made_valid_and_stay_unique():
+    import adapt
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="/features/features.0/Conv"),
+             helper.make_node("Relu", ["a"], ["b"], name="features/features.0/Conv"),
+             helper.make_node("Relu", ["b"], ["c"], name="Conv_0"),
+             helper.make_node("Relu", ["c"], ["d"], name="/0/norm1/Reduce Mean")]
+    g = model(nodes, [("x", [1])], ["d"]).graph
+    assert adapt.safe_node_names(g) == ["2 node names made valid for TensorFlow"]
+    names = [n.name for n in g.node]
+    assert names == ["features/features.0/Conv_2", "features/features.0/Conv", "Conv_0", "0/norm1/Reduce_Mean"]
+    assert all(adapt.TF_NODE_NAME.match(n) for n in names) and len(set(names)) == 4
+    assert [n.input[0] for n in g.node] == ["x", "a", "b", "c"]        # only names change

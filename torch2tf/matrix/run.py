@@ -25,7 +25,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
     row = {"id": cell.id, "model": cell.model, "model_digest": cell.model_digest, "target": cell.target,
            "route": cell.route, "route_digest": cell.route_digest, "export_stack": cell.export_stack, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
-        rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route,
+        rep = run_pipeline(cell.config, settings, Options(target=cell.target, route=cell.route, locate=False,
                                                           artifacts_dir=out_dir / "runs" / cell.id, echo=lambda _: None))
         verify = rep.verify
         row.update(status=rep.status.value, max_abs_diff=verify.max_abs_diff, weak=verify.weak,

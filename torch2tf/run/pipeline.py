@@ -14,7 +14,7 @@ from torch2tf import routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.envs.extras import extended_spec, extension_locked
-from torch2tf.errors import ConfigError, StageError, Torch2TFError
+from torch2tf.errors import ConfigError, StageError, Torch2TFError, VerifyError
 from torch2tf.run.attempts import attempt_of, fail
 from torch2tf.run.best import run_best
 from torch2tf.run.execute import Execution, execute, inputs_of, record
@@ -22,6 +22,8 @@ from torch2tf.run.plan import From, Plan, PlanOptions, build_plan, check_plan
 from torch2tf.run.publish import check_destination, publish
 from torch2tf.run.report import Attempt, Report
 from torch2tf.run import stack_hint
+from torch2tf.run.locate import locate
+from torch2tf.run.locate import render as render_locate
 from torch2tf.run.stagerun import StageRunner
 from torch2tf.settings import Settings
 
@@ -36,6 +38,8 @@ class Options:
     latency_runs: int = 10                 # timed runs (after 3 warm-up) per artifact and for PyTorch
     export_only: bool = False              # stop after the export (warms the stage cache; nothing published)
     best: bool = False                     # run every route, keep the fastest verified (also `route: best`)
+    locate: bool | None = None             # find the first divergent node: None after a wrong-numbers failure
+                                           # in the target runtime, True also after onnx-check's, False never
     jobs: int = 2                          # routes in parallel with best
     echo: Callable[[str], None] = print
 
@@ -96,6 +100,7 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
         finally:
             _warn_repaired(runner, options)
     attempts: list[Attempt] = []
+    mismatched: Execution | None = None         # the last attempt whose numbers were wrong, for --locate
     for n, (plan, reason) in enumerate(plans):
         options.echo(f"torch2tf: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason})")
         execution = Execution(plan=plan, reason=reason)
@@ -105,6 +110,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
         except Torch2TFError as exc:
             report = record(execution, time.perf_counter() - started, error=exc)
             attempts.append(attempt_of(report))
+            if isinstance(exc, VerifyError) and _locatable(execution, options):
+                mismatched = execution
             # a failure the stage declared route-independent (the model's own) would recur on every route
             if n + 1 < len(plans) and isinstance(exc, StageError) and not exc.route_independent:
                 options.echo(f"route {plan.route.name} failed at {report.error['step']}: "
@@ -112,6 +119,10 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
                 continue
             if exc.error_class == "FactoryMissing":
                 _name_the_stack_that_has_it(exc, report, plan, settings)
+            if mismatched is not None and not options.export_only:
+                report.locate = {"route": mismatched.plan.route.name, **locate(mismatched, runner, dest, options.echo)}
+                for line in render_locate(report.locate):
+                    options.echo(line)
             return fail(report, attempts, exc, dest, options.export_only)
         finally:
             _warn_repaired(runner, options)
@@ -121,6 +132,13 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
             publish(dest, execution, report)
         return report
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _locatable(execution: Execution, options: Options) -> bool:
+    """Wrong numbers in the target runtime are located unless turned off; onnxruntime's (the export's
+    own, against PyTorch) only when asked: the converter may still be exact there."""
+    failed = execution.failed.label if execution.failed else None
+    return options.locate is not False and (failed == "verify" or (failed == "onnx-check" and options.locate))
 
 
 def _describe_source(plan: Plan) -> str:

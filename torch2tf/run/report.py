@@ -121,6 +121,7 @@ class Report:
     downgrade: dict | None = None
     versions: dict = field(default_factory=dict)     # torch (the export's)
     export_stack: str = ""        # the export env (compat.yaml stack) the model ran in: model.torch's pick
+    locate: dict | None = None    # --locate: the first divergent node (torch2tf/run/locate.py)
     tensor_names: dict | None = None   # an .onnx model: the file's tensor names -> the safe ones (None: a torch model)
     export_shims: list[str] = field(default_factory=list)   # activations exported as compositions (SiLU...)
     pytorch_latency_ms: float | None = None
