@@ -9,7 +9,8 @@ The stage writes its outputs into output_dir and result.json there:
 Exit code 0 only on success.
 
 Each stage declares at its top what it takes and gives, as a plain literal the host can read too:
-    CONTRACT = {"inputs": {key: required}, "params": {key: required}, "outputs": [key, ...]}
+    CONTRACT = {"inputs": {key: required}, "params": {key: required}, "outputs": [key, ...],
+                "choices": {param: [allowed values]}}     (choices: optional; a closed set's one home)
 A key ending in ".*" stands for a family ("ref.*": ref.output, ref.boxes). main() refuses a request
 with a missing or unknown key before the stage does anything, naming the stage and the key.
 """
@@ -99,6 +100,10 @@ def contract_problems(contract, request):
         problems += ["unknown %s %r" % (noun, k) for k in sorted(given) if _declared(k, declared) is None]
         problems += ["missing %s %r" % (noun, k) for k, required in sorted(declared.items())
                      if required and not k.endswith(".*") and k not in given]
+    params = request.get("params") or {}
+    for key, allowed in sorted(contract.get("choices", {}).items()):     # closed sets, declared once here
+        if key in params and params[key] not in allowed:
+            problems.append("param %r is %r, not one of %s" % (key, params[key], ", ".join(allowed)))
     return problems
 
 

@@ -17,6 +17,8 @@ CONTRACT = {
     "inputs": {"model": True},
     "params": {"tool": True, "layout": True, "inputs": True, "outputs": True},
     "outputs": ["graph"],
+    # the converter tools and graph layouts: compat.yaml is checked against these (the one place they are named)
+    "choices": {"tool": ["onnx-tf", "onnx2tf"], "layout": ["nchw", "nhwc"]},
 }
 
 
@@ -154,6 +156,7 @@ def _finish(request, gd, tf):
 
 
 TOOLS = {"onnx-tf": convert_onnx_tf, "onnx2tf": convert_onnx2tf}
+assert sorted(TOOLS) == sorted(CONTRACT["choices"]["tool"]), "a tool is declared in CONTRACT and registered here"
 
 
 def run(request):

@@ -130,3 +130,17 @@ def test_the_docs_label_each_model_with_its_stack():
     text = render_markdown({"generated": "now", "cells": [{**cell, "model": "a", "export_stack": "torch25"},
                                                           {**cell, "model": "b"}]})
     assert "| a · torch25 |" in text and "| b |" in text
+
+
+def test_converter_tools_and_layouts_are_the_convert_stages_declared_choices(tmp_path):
+    from torch2tf.configs.compat import stage_sets
+    from torch2tf.run import contracts
+    sets = stage_sets(ROOT / "stages")
+    assert sets["tool"] == {"onnx-tf", "onnx2tf"} and sets["layout"] == {"nchw", "nhwc"}
+    base = (ROOT / "configs" / "compat.yaml").read_text()
+    (tmp_path / "compat.yaml").write_text(base.replace("tool: onnx2tf", "tool: tf2onnx", 1))
+    with pytest.raises(ConfigError, match="unknown converter tool 'tf2onnx'"):
+        load_compat(tmp_path / "compat.yaml", ROOT / "envs")
+    with pytest.raises(Exception, match="param 'tool' is 'tf2onnx', not one of onnx-tf, onnx2tf"):
+        contracts.check(ROOT / "stages", "convert", {"model": "<from>"},
+                        {"tool": "tf2onnx", "layout": "nchw", "inputs": [], "outputs": []}, "here")

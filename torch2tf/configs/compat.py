@@ -12,12 +12,10 @@ from torch2tf.errors import ConfigError
 from torch2tf.stage_contracts import contract
 from torch2tf.strict import check_keys, load_yaml, typed
 
-TOOLS = {"onnx-tf", "onnx2tf"}
 READABLE = {"onnx", "frozen_pb", "saved_model", "tflite"}        # kinds of artifact `readers:` covers
 # the packages whose pinned versions describe a stack (read from its env spec)
 STACK_PACKAGES = {"torch": ("torch",), "tensorflow": ("tensorflow", "tensorflow-cpu"), "onnx": ("onnx",),
                   "onnx_tf": ("onnx-tf",), "onnx2tf": ("onnx2tf",)}
-LAYOUTS = {"nchw", "nhwc"}
 ARTIFACTS = {"frozen_pb", "tflite"}     # what a target runtime loads
 
 
@@ -178,39 +176,46 @@ def _adapt_flags(raw, where: str, allowed: set[str]) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def _converters(raw, where: str, stacks: dict, adapt_params: set[str]) -> dict[str, Converter]:
+def stage_sets(stages_dir: Path) -> dict[str, set[str]]:
+    """What compat.yaml may name, as the stage programs declare it in their CONTRACTs (named nowhere
+    else): the adapt rewrites and settings, the converter tools, the graph layouts."""
+    choices = contract(stages_dir, "convert")["choices"]
+    return {"adapt": set(contract(stages_dir, "adapt")["params"]), "tool": set(choices["tool"]),
+            "layout": set(choices["layout"])}
+
+
+def _converters(raw, where: str, stacks: dict, declared: dict) -> dict[str, Converter]:
     out = {}
     for name, body in typed(raw, dict, f"{where}: converters", "converters").items():
         w = f"{where}: converters.{name}"
         check_keys(body, {"env", "tool", "layout", "adapt"}, w, required={"env", "tool"})
-        if body["tool"] not in TOOLS:
-            raise ConfigError(f"unknown converter tool {body['tool']!r}", where=f"{w}.tool", hint=f"one of {sorted(TOOLS)}")
-        _layout(body.get("layout"), f"{w}.layout")
+        _one_of(body["tool"], declared["tool"], f"{w}.tool", "converter tool")
+        _one_of(body.get("layout"), declared["layout"], f"{w}.layout", "layout")
         out[name] = Converter(name=name, env=_env(body["env"], f"{w}.env", stacks),
                               params={k: body[k] for k in ("tool", "layout") if k in body},
-                              adapt=_adapt_flags(body.get("adapt"), f"{w}.adapt", adapt_params))
+                              adapt=_adapt_flags(body.get("adapt"), f"{w}.adapt", declared["adapt"]))
     return out
 
 
-def _layout(value, where: str) -> None:
-    if value is not None and value not in LAYOUTS:
-        raise ConfigError(f"unknown layout {value!r}", where=where, hint=f"one of {sorted(LAYOUTS)}")
+def _one_of(value, allowed: set[str], where: str, what: str) -> None:
+    if value is not None and value not in allowed:
+        raise ConfigError(f"unknown {what} {value!r}", where=where, hint=f"one of {sorted(allowed)}")
 
 
 ROUTE_KEYS = {"converter", "opset", "convert_to", "adapt", "layout", "downgrade"}
 
 
-def _route_decl(name: str, body, where: str, converters: dict, adapt_params: set[str]) -> RouteDecl:
+def _route_decl(name: str, body, where: str, converters: dict, declared: dict) -> RouteDecl:
     check_keys(body, ROUTE_KEYS, where, required={"converter", "opset"})
     if body["converter"] not in converters:
         raise ConfigError(f"unknown converter {body['converter']!r}", where=f"{where}.converter",
                           hint=f"converters: {', '.join(converters)}")
-    _layout(body.get("layout"), f"{where}.layout")
+    _one_of(body.get("layout"), declared["layout"], f"{where}.layout", "layout")
     convert_to = body.get("convert_to")
     return RouteDecl(name=name, converter=converters[body["converter"]],
                      opset=typed(body["opset"], int, f"{where}.opset", "opset"),
                      convert_to=None if convert_to is None else typed(convert_to, int, f"{where}.convert_to", "convert_to"),
-                     adapt=_adapt_flags(body.get("adapt"), f"{where}.adapt", adapt_params), layout=body.get("layout"),
+                     adapt=_adapt_flags(body.get("adapt"), f"{where}.adapt", declared["adapt"]), layout=body.get("layout"),
                      downgrade=typed(body.get("downgrade", False), bool, f"{where}.downgrade", "downgrade"))
 
 
@@ -234,7 +239,7 @@ def _check_route(decl: RouteDecl, target: str, runtime: str, artifact: str, stac
                           hint=f"opsets {min(IR_OF_OPSET)}..{max(IR_OF_OPSET)}")
 
 
-def _targets(raw, where: str, stacks: dict, converters: dict, shared: dict, adapt_params: set[str]) -> dict:
+def _targets(raw, where: str, stacks: dict, converters: dict, shared: dict, declared: dict) -> dict:
     targets = {}
     for target, body in typed(raw, dict, f"{where}: targets", "targets").items():
         w = f"{where}: targets.{target}"
@@ -253,7 +258,7 @@ def _targets(raw, where: str, stacks: dict, converters: dict, shared: dict, adap
             else:
                 check_keys(r, {"name"} | ROUTE_KEYS, rw, required={"name"})
                 decl = _route_decl(typed(r["name"], str, f"{rw}.name", "name"),
-                                   {k: v for k, v in r.items() if k != "name"}, rw, converters, adapt_params)
+                                   {k: v for k, v in r.items() if k != "name"}, rw, converters, declared)
             _check_route(decl, target, runtime, artifact, stacks, rw)
             decls.append(decl)
         names = [d.name for d in decls]
@@ -303,11 +308,10 @@ def load_compat(path: Path, envs_dir: Path) -> Compat:
     stacks = _stacks(raw["stacks"], where, envs_dir)
     default = _default_export(stacks, where)
     readers = _readers(raw["readers"], where, stacks, default)
-    # what an adapt step may ask: the params stages/adapt.py declares (stages/ sits beside envs/)
-    adapt_params = set(contract(envs_dir.parent / "stages", "adapt")["params"])
-    converters = _converters(raw["converters"], where, stacks, adapt_params)
-    shared = {name: _route_decl(name, body, f"{where}: shared_routes.{name}", converters, adapt_params)
+    declared = stage_sets(envs_dir.parent / "stages")
+    converters = _converters(raw["converters"], where, stacks, declared)
+    shared = {name: _route_decl(name, body, f"{where}: shared_routes.{name}", converters, declared)
               for name, body in typed(raw.get("shared_routes") or {}, dict, f"{where}: shared_routes",
                                       "shared_routes").items()}
-    targets = _targets(raw["targets"], where, stacks, converters, shared, adapt_params)
+    targets = _targets(raw["targets"], where, stacks, converters, shared, declared)
     return Compat(path=path, stacks=stacks, targets=targets, readers=readers, default_export=default)
