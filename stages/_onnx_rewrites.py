@@ -18,6 +18,8 @@ onnx + numpy). Each returns how many nodes it rewrote; adapt applies those a rou
   its onnx checker refuses those on Upsample-7: nearest upsampling by whole factors becomes
   Reshape + Concat + Reshape.
 - explicit_pool_pads: onnx-tf 1.1.2 turns a MaxPool with pads TF cannot express into tf.py_func.
+- decompose_instancenorm: onnx-tf 1.1.2 has no InstanceNormalization ("op is not implemented"):
+  it becomes its definition, (x - mean) / sqrt(var + eps) * scale + B over the spatial axes.
 """
 
 import _onnx_graph as onnx_graph
@@ -47,6 +49,40 @@ def fold_batchnorm(model, helper, numpy_helper):
             numpy_helper.from_array((bias - mean * s).reshape(shape).astype(np.float32), names[1])])
         nodes.append(helper.make_node("Mul", [node.input[0], names[0]], [names[2]], name=node.name + "_scale"))
         nodes.append(helper.make_node("Add", [names[2], names[1]], list(node.output), name=node.name))
+        count += 1
+    return onnx_graph.replace_nodes(graph, nodes, count)
+
+
+def decompose_instancenorm(model, helper, numpy_helper):
+    """InstanceNormalization(x, scale, B) with constant scale and B and a known rank -> ReduceMean, Sub,
+    Mul, ReduceMean, Add, Sqrt, Div, Mul, Add: the mean and the (biased) variance per sample and channel
+    over the spatial axes, as ONNX defines it; every op there is in opset 1."""
+    graph = model.graph
+    consts = onnx_graph.constants(graph, numpy_helper, helper)
+    shapes = onnx_graph.shapes_of(model)
+    nodes, count = [], 0
+    for node in graph.node:
+        x = node.input[0] if node.input else None
+        if node.op_type != "InstanceNormalization" or not shapes.get(x) or node.input[1] not in consts \
+                or node.input[2] not in consts:
+            nodes.append(node)
+            continue
+        rank = len(shapes[x])
+        axes, shape = list(range(2, rank)), [-1] + [1] * (rank - 2)       # [C, 1, 1]: per channel
+        eps = onnx_graph.attrs(helper, node).get("epsilon", 1e-5)
+        p = onnx_graph.unique_name(graph, node.output[0]) + "__in/"
+        graph.initializer.extend([
+            numpy_helper.from_array(consts[node.input[1]].astype(np.float32).reshape(shape), p + "scale"),
+            numpy_helper.from_array(consts[node.input[2]].astype(np.float32).reshape(shape), p + "bias"),
+            numpy_helper.from_array(np.array(eps, np.float32), p + "eps")])
+        steps = [("ReduceMean", [x], "mean", {"axes": axes, "keepdims": 1}), ("Sub", [x, p + "mean"], "centred", {}),
+                 ("Mul", [p + "centred", p + "centred"], "square", {}),
+                 ("ReduceMean", [p + "square"], "var", {"axes": axes, "keepdims": 1}),
+                 ("Add", [p + "var", p + "eps"], "var_eps", {}), ("Sqrt", [p + "var_eps"], "std", {}),
+                 ("Div", [p + "centred", p + "std"], "normed", {}), ("Mul", [p + "normed", p + "scale"], "scaled", {})]
+        for op, inputs, name, attrs in steps:
+            nodes.append(helper.make_node(op, inputs, [p + name], name=p + name, **attrs))
+        nodes.append(helper.make_node("Add", [p + "scaled", p + "bias"], list(node.output), name=node.name or p + "out"))
         count += 1
     return onnx_graph.replace_nodes(graph, nodes, count)
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT / "stages"))
 import _onnx_rewrites as rw  # noqa: E402
 
 REWRITES = ("fold_shapes", "unroll_lstm", "fold_batchnorm", "fold_pads", "zero_pool_pads", "matmul_2d",
-            "nearest_upsample", "explicit_pool_pads")
+            "nearest_upsample", "explicit_pool_pads", "decompose_instancenorm")
 
 
 def model(nodes, inputs, outputs, initializers=(), opset=9):
@@ -135,3 +135,20 @@ def test_node_names_tf_cannot_take_are_made_valid_and_stay_unique():
     assert names == ["features/features.0/Conv_2", "features/features.0/Conv", "Conv_0", "0/norm1/Reduce_Mean"]
     assert all(adapt.TF_NODE_NAME.match(n) for n in names) and len(set(names)) == 4
     assert [n.input[0] for n in g.node] == ["x", "a", "b", "c"]        # only names change
+
+
+def test_an_instance_norm_becomes_its_definition_with_the_same_numbers():
+    from onnx.reference import ReferenceEvaluator
+    rng = np.random.RandomState(0)
+    scale, bias = rng.rand(3).astype(np.float32) + 0.5, rng.randn(3).astype(np.float32)
+    m = model([helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)],
+              [("x", [2, 3, 5, 4])], ["y"], [("s", scale), ("b", bias)], opset=7)
+    x = (rng.randn(2, 3, 5, 4) * 3 + 1).astype(np.float32)
+    before = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    assert rw.decompose_instancenorm(m, helper, numpy_helper) == 1
+    assert "InstanceNormalization" not in {n.op_type for n in m.graph.node}
+    assert {n.op_type for n in m.graph.node} <= {"ReduceMean", "Sub", "Mul", "Add", "Sqrt", "Div"}
+    after = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
+    want = (x - mean) / np.sqrt(var + 1e-3) * scale[None, :, None, None] + bias[None, :, None, None]
+    assert np.abs(after - before).max() < 1e-5 and np.abs(after - want).max() < 1e-5
