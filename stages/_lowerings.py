@@ -218,3 +218,15 @@ def select_v2(node, nodes):
         return "the operands broadcast (%s)" % (shapes,)
     node.op = "Select"                          # same attr (T)
     return None
+
+
+def fill_int32_dims(gd, node):
+    """Fill with int64 dims (TF >= 1.5's index_type; onnx-tf 1.10 writes it for ConstantOfShape): TF 1.4's
+    Fill takes int32 dims only, so the dims go through a Cast first (a shape fits in int32)."""
+    cast = gd.node.add()
+    cast.name, cast.op = node.name + "/torch2tf_int32_dims", "Cast"
+    cast.input.append(node.input[0])
+    cast.attr["SrcT"].type, cast.attr["DstT"].type = 9, 3
+    node.input[0] = cast.name
+    del node.attr["index_type"]
+    return "Fill(int64 dims)->Cast+Fill", None

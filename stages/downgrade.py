@@ -189,38 +189,81 @@ def _version(text):
     return tuple(int(part) for part in text.split(".")[:2])
 
 
+class Lowering(object):
+    """One exact lowering, as data: the op it handles, when it applies to a node for this target, the
+    function that lowers it in place ((label of what was done | None, why it cannot | None)), and
+    the words for a refusal. A new lowering is one entry in LOWERINGS."""
+
+    def __init__(self, op, applies, lower, refusal):
+        self.op, self.applies, self.lower, self.refusal = op, applies, lower, refusal
+
+
+def _missing(node, dst_ops, version):
+    return node.op not in dst_ops
+
+
+def _resize_applies(node, dst_ops, version):
+    return "half_pixel_centers" in node.attr and node.attr["half_pixel_centers"].b and \
+        "half_pixel_centers" not in dst_ops.get("ResizeBilinear", {}).get("attrs", {})
+
+
+def _fill_applies(node, dst_ops, version):
+    return node.attr["index_type"].type == 9 and "index_type" not in dst_ops.get("Fill", {}).get("attrs", {}) \
+        if "index_type" in node.attr else False
+
+
+def _labelled(label, why):
+    return (None, why) if why else (label, None)
+
+
+def _bmm(tf, gd, node, nodes):
+    why = _lowerings.batch_matmul_v2(tf, gd, node, nodes)
+    return _labelled("BatchMatMulV2->BatchMatMul" if node.op == "BatchMatMul" else MATMUL_RESHAPED, why)
+
+
+def _softmax(tf, gd, node, nodes):
+    done, why = _lowerings.softmax_2d(tf, gd, node, nodes)
+    return (None, why) if why else ((SOFTMAX_2D if done else None), None)
+
+
+def _grouped(tf, node, nodes):
+    """Renamed in place when grouped; its attrs are then checked as usual."""
+    why = _lowerings.grouped_conv2d(tf, node, nodes)
+    if why:
+        return None, why
+    return ("Conv2D(grouped)->DepthwiseConv2dNative" if node.op == "DepthwiseConv2dNative" else None), None
+
+
+LOWERINGS = (
+    Lowering("ResizeBilinear", _resize_applies,
+             lambda tf, gd, node, nodes: _labelled(RESIZE_LOWERED, _lowerings.resize_bilinear_half_pixel(tf, gd, node, nodes)),
+             "half_pixel_centers is not in TensorFlow {version} and cannot be lowered: {why}"),
+    Lowering("BatchMatMulV2", _missing, _bmm, "not in TensorFlow {version} and cannot be lowered: {why}"),
+    Lowering("SelectV2", _missing, lambda tf, gd, node, nodes: _labelled("SelectV2->Select", _lowerings.select_v2(node, nodes)),
+             "not in TensorFlow {version} and cannot be lowered: {why}"),
+    Lowering("Softmax", lambda node, dst_ops, version: _version(version) < SOFTMAX_2D_BEFORE, _softmax,
+             "TensorFlow {version} takes matrices only, and {why}"),
+    Lowering("LogSoftmax", lambda node, dst_ops, version: _version(version) < SOFTMAX_2D_BEFORE, _softmax,
+             "TensorFlow {version} takes matrices only, and {why}"),
+    Lowering("Conv2D", lambda node, dst_ops, version: True, lambda tf, gd, node, nodes: _grouped(tf, node, nodes),
+             "{why} has no form in TensorFlow {version}"),
+    Lowering("Fill", _fill_applies, lambda tf, gd, node, nodes: _lowerings.fill_int32_dims(gd, node),
+             "index_type int64 cannot be lowered: {why}"),
+)
+LOWERING_OF = dict((entry.op, entry) for entry in LOWERINGS)
+
+
 def _lower(tf, gd, node, nodes, dst_ops, version):
     """An exact lowering of a node the target cannot run as is: (what was done, why it was refused),
     either or both None."""
-    if node.op == "ResizeBilinear" and "half_pixel_centers" in node.attr and node.attr["half_pixel_centers"].b \
-            and "half_pixel_centers" not in dst_ops.get("ResizeBilinear", {}).get("attrs", {}):
-        why = _lowerings.resize_bilinear_half_pixel(tf, gd, node, nodes)
-        if why is None:
-            return RESIZE_LOWERED, None
-        return None, ("%s (op ResizeBilinear: half_pixel_centers is not in TensorFlow %s and cannot be "
-                      "lowered: %s)" % (node.name, version, why))
-    if node.op == "BatchMatMulV2" and node.op not in dst_ops:
-        why = _lowerings.batch_matmul_v2(tf, gd, node, nodes)
-        if why:
-            return None, "%s (op BatchMatMulV2: not in TensorFlow %s and cannot be lowered: %s)" % (node.name, version, why)
-        return ("BatchMatMulV2->BatchMatMul" if node.op == "BatchMatMul" else MATMUL_RESHAPED), None
-    if node.op == "SelectV2" and node.op not in dst_ops:
-        why = _lowerings.select_v2(node, nodes)
-        if why:
-            return None, "%s (op SelectV2: not in TensorFlow %s and cannot be lowered: %s)" % (node.name, version, why)
-        return "SelectV2->Select", None
-    if node.op in ("Softmax", "LogSoftmax") and _version(version) < SOFTMAX_2D_BEFORE:
-        done, why = _lowerings.softmax_2d(tf, gd, node, nodes)
-        if why:
-            return None, "%s (op %s: TensorFlow %s takes matrices only, and %s)" % (node.name, node.op, version, why)
-        return (SOFTMAX_2D if done else None), None
-    if node.op == "Conv2D":      # renamed in place when grouped; its attrs are then checked as usual
-        why = _lowerings.grouped_conv2d(tf, node, nodes)
-        if why:
-            return None, "%s (op Conv2D: %s has no form in TensorFlow %s)" % (node.name, why, version)
-        if node.op == "DepthwiseConv2dNative":
-            return "Conv2D(grouped)->DepthwiseConv2dNative", None
-    return None, None
+    entry = LOWERING_OF.get(node.op)
+    if entry is None or not entry.applies(node, dst_ops, version):
+        return None, None
+    op = node.op
+    done, why = entry.lower(tf, gd, node, nodes)
+    if why:
+        return None, "%s (op %s: %s)" % (node.name, op, entry.refusal.format(version=version, why=why))
+    return done, None
 
 
 def downgrade(tf, gd, source, target):

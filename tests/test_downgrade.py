@@ -116,3 +116,20 @@ def test_int64_paddings_are_cast_for_tf1_kernels_and_nodes_put_after_their_input
     assert run.metrics["int64_paddings_cast"] == 1
     expected = np.pad(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))
     assert run_in_tf14(run.outputs["graph"].path, "padded:0") == expected.ravel().tolist()
+
+
+FILL_INT64 = """
+node { name: "dims" op: "Const" attr { key: "dtype" value { type: DT_INT64 } }
+       attr { key: "value" value { tensor { dtype: DT_INT64 tensor_shape { dim { size: 4 } }
+              int64_val: 1 int64_val: 4 int64_val: 4 int64_val: 1 } } } }
+node { name: "filled" op: "Fill" input: "dims" input: "one" attr { key: "T" value { type: DT_FLOAT } }
+       attr { key: "index_type" value { type: DT_INT64 } } }
+node { name: "z" op: "AddV2" input: "x" input: "filled" attr { key: "T" value { type: DT_FLOAT } } }
+"""
+
+
+def test_fill_with_int64_dims_is_lowered_for_tf14(tmp_path):
+    """onnx-tf 1.10 writes ConstantOfShape as Fill with index_type int64, an attr TF 1.4's Fill lacks."""
+    run = downgrade(make_pb(tmp_path, PLACEHOLDER + FILL_INT64, "fill"))
+    assert run.metrics["renamed"].get("Fill(int64 dims)->Cast+Fill") == 1
+    assert run_in_tf14(run.outputs["graph"].path, "z:0") == [float(v + 1) for v in range(16)]
