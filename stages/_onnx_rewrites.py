@@ -18,6 +18,9 @@ onnx + numpy). Each returns how many nodes it rewrote; adapt applies those a rou
   its onnx checker refuses those on Upsample-7: nearest upsampling by whole factors becomes
   Reshape + Concat + Reshape.
 - explicit_pool_pads: onnx-tf 1.1.2 turns a MaxPool with pads TF cannot express into tf.py_func.
+- unroll_gru: onnx-tf 1.3 / 1.5 refuse PyTorch's GRU ("GRU with linear_before_reset is not supported
+  in Tensorflow": torch's always has it): the GRU, forward, reverse or bidirectional, becomes its
+  per-step ops over the (static) sequence, as ONNX defines them.
 - decompose_instancenorm: onnx-tf 1.1.2 has no InstanceNormalization ("op is not implemented"):
   it becomes its definition, (x - mean) / sqrt(var + eps) * scale + B over the spatial axes.
 """
@@ -231,6 +234,11 @@ def unroll_lstm(model, helper, numpy_helper):
     """A forward LSTM over a static sequence, as the per-step ops (MatMul, Add, Sigmoid, Tanh, Mul):
     onnx-tf 1.1.2 builds a tf.contrib LSTMCell with fresh variables and ignores the ONNX weights.
     Gate order is ONNX's (i, o, f, c); fold_shapes must run first (torch computes W, R, B with ops)."""
+    return _unroll(model, helper, numpy_helper, "LSTM", _plain_lstm, _unrolled)
+
+
+def _unroll(model, helper, numpy_helper, op_type, plain_of, steps_of):
+    """Every `op_type` node that plain_of reads (constant weights, a static sequence) -> steps_of's nodes."""
     graph = model.graph
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if opset >= 13:                      # Split and Squeeze take inputs there; no legacy route reads it
@@ -238,30 +246,37 @@ def unroll_lstm(model, helper, numpy_helper):
     known, shapes = onnx_graph.constants(graph, numpy_helper, helper), onnx_graph.shapes_of(model)
     nodes, count = [], 0
     for node in graph.node:
-        weights = _plain_lstm(node, helper, known, shapes) if node.op_type == "LSTM" else None
-        if weights is None:
+        plain = plain_of(node, helper, known, shapes) if node.op_type == op_type else None
+        if plain is None:
             nodes.append(node)
             continue
-        nodes.extend(_unrolled(graph, node, weights, shapes[node.input[0]], helper, numpy_helper))
+        nodes.extend(steps_of(graph, node, plain, shapes[node.input[0]], helper, numpy_helper))
         count += 1
     return onnx_graph.replace_nodes(graph, nodes, count)
+
+
+class _Builder(object):
+    """New nodes and constants under one name prefix, for a rewrite that expands one node into many."""
+
+    def __init__(self, graph, prefix, helper, numpy_helper):
+        self.graph, self.p, self.helper, self.numpy_helper, self.out = graph, prefix, helper, numpy_helper, []
+
+    def const(self, name, value):
+        self.graph.initializer.extend([self.numpy_helper.from_array(np.asarray(value), self.p + name)])
+        return self.p + name
+
+    def op(self, kind, inputs, name, **attrs):
+        self.out.append(self.helper.make_node(kind, inputs, [self.p + name], name=self.p + name, **attrs))
+        return self.p + name
 
 
 def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
     steps, batch, _ = x_shape
     w, r, b = weights
     hidden = r.shape[1]
-    p = onnx_graph.unique_name(graph, node.name or node.output[0]) + "__unrolled/"
-
-    def const(name, value):
-        graph.initializer.extend([numpy_helper.from_array(np.asarray(value), p + name)])
-        return p + name
-
-    def op(kind, inputs, name, **attrs):
-        out.append(helper.make_node(kind, inputs, [p + name], name=p + name, **attrs))
-        return p + name
-
-    out = []
+    builder = _Builder(graph, onnx_graph.unique_name(graph, node.name or node.output[0]) + "__unrolled/", helper,
+                       numpy_helper)
+    p, const, op, out = builder.p, builder.const, builder.op, builder.out
     wt, rt, bias = const("W", w.T.copy()), const("R", r.T.copy()), const("B", b)
     state_shape = const("state_shape", np.array([batch, hidden], np.int64))
     inputs = list(node.input) + [""] * (8 - len(node.input))
@@ -290,6 +305,104 @@ def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
         if name:
             out.append(helper.make_node("Reshape", [value, final_shape], [name], name=p + name))
     return out
+
+
+def _plain_gru(node, helper, known, shapes):
+    """(W, R, B, linear_before_reset, directions) of a GRU with default activations, no clip or sequence
+    lengths, constant weights and a static input; else None."""
+    attrs = onnx_graph.attrs(helper, node)
+    inputs = list(node.input) + [""] * (6 - len(node.input))
+    x = shapes.get(inputs[0])
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if "clip" in attrs or "activations" in attrs or inputs[4] or direction not in ("forward", "reverse", "bidirectional"):
+        return None
+    if not x or None in x or inputs[1] not in known or inputs[2] not in known or (inputs[3] and inputs[3] not in known):
+        return None
+    w, r = known[inputs[1]], known[inputs[2]]
+    hidden = attrs["hidden_size"]
+    b = known[inputs[3]] if inputs[3] else np.zeros((w.shape[0], 6 * hidden), np.float32)
+    return w, r, b, int(attrs.get("linear_before_reset", 0)), direction
+
+
+def unroll_gru(model, helper, numpy_helper):
+    """A GRU over a static sequence as its per-step ops (ONNX's gate order z, r, h): onnx-tf 1.3 / 1.5
+    refuse linear_before_reset, which every PyTorch GRU has."""
+    return _unroll(model, helper, numpy_helper, "GRU", _plain_gru, _gru_steps)
+
+
+def _gru_direction(b, xs, h, weights, way, linear_before_reset, q):
+    """One direction's steps; returns {t: h_t} and the last state. ONNX: z, r = sigmoid(...);
+    h~ = tanh(x Wh + r * (h Rh + Rbh) + Wbh) with linear_before_reset, else tanh(x Wh + (r * h) Rh + Rbh
+    + Wbh); h' = (1 - z) * h~ + z * h."""
+    wz, wr, wh, rz, rr, rh, bz, br, wbh, rbh, one = weights
+    per_step = {}
+    for t in (range(len(xs)) if way == "forward" else range(len(xs) - 1, -1, -1)):
+        x, s = xs[t], "%s%d" % (q, t)
+        z = b.op("Sigmoid", [b.op("Add", [b.op("Add", [b.op("MatMul", [x, wz], "xwz" + s), b.op("MatMul", [h, rz], "hrz" + s)],
+                                                   "sumz" + s), bz], "zb" + s)], "z" + s)
+        r = b.op("Sigmoid", [b.op("Add", [b.op("Add", [b.op("MatMul", [x, wr], "xwr" + s), b.op("MatMul", [h, rr], "hrr" + s)],
+                                                   "sumr" + s), br], "rb" + s)], "r" + s)
+        xh = b.op("Add", [b.op("MatMul", [x, wh], "xwh" + s), wbh], "xhb" + s)
+        if linear_before_reset:
+            hr = b.op("Mul", [r, b.op("Add", [b.op("MatMul", [h, rh], "hrh" + s), rbh], "hrhb" + s)], "rhr" + s)
+        else:
+            hr = b.op("Add", [b.op("MatMul", [b.op("Mul", [r, h], "rh" + s), rh], "rhrh" + s), rbh], "rhrhb" + s)
+        candidate = b.op("Tanh", [b.op("Add", [xh, hr], "pre" + s)], "cand" + s)
+        new = b.op("Mul", [b.op("Sub", [one, z], "omz" + s), candidate], "new" + s)
+        h = b.op("Add", [new, b.op("Mul", [z, h], "keep" + s)], "h" + s)
+        per_step[t] = h
+    return per_step, h
+
+
+def _gru_weights(b, w, r, bias, hidden, q, one):
+    """The per-gate matrices (transposed for x @ W) and biases of one direction, as constants."""
+    gates = [b.const(q + "W" + g, w[i * hidden:(i + 1) * hidden].T.copy()) for i, g in enumerate("zrh")]
+    gates += [b.const(q + "R" + g, r[i * hidden:(i + 1) * hidden].T.copy()) for i, g in enumerate("zrh")]
+    return gates + [b.const(q + "bz", bias[0:hidden] + bias[3 * hidden:4 * hidden]),
+                    b.const(q + "br", bias[hidden:2 * hidden] + bias[4 * hidden:5 * hidden]),
+                    b.const(q + "wbh", bias[2 * hidden:3 * hidden]), b.const(q + "rbh", bias[5 * hidden:6 * hidden]), one]
+
+
+def _gru_steps(graph, node, plain, x_shape, helper, numpy_helper):
+    w_all, r_all, b_all, linear_before_reset, direction = plain
+    steps, batch, _ = x_shape
+    hidden = r_all.shape[2]
+    b = _Builder(graph, onnx_graph.unique_name(graph, node.name or node.output[0]) + "__unrolled/", helper, numpy_helper)
+    inputs = list(node.input) + [""] * (6 - len(node.input))
+    state_shape, one = b.const("state_shape", np.array([batch, hidden], np.int64)), b.const("one", np.array(1.0, np.float32))
+    xs = [b.op("Gather", [inputs[0], b.const("t%d" % t, np.array(t, np.int64))], "x%d" % t, axis=0) for t in range(steps)]
+    ys, finals = [], []
+    for d, way in enumerate(["forward", "reverse"] if direction == "bidirectional" else [direction]):
+        q = "d%d_" % d
+        if inputs[5]:
+            h0 = b.op("Gather", [inputs[5], b.const(q + "dir", np.array(d, np.int64))], q + "h0_slice", axis=0)
+            h = b.op("Reshape", [h0, state_shape], q + "h_init")
+        else:
+            h = b.const(q + "h_init", np.zeros((batch, hidden), np.float32))
+        per_step, last = _gru_direction(b, xs, h, _gru_weights(b, w_all[d], r_all[d], b_all[d], hidden, q, one),
+                                        way, linear_before_reset, q)
+        ys.append([per_step[t] for t in range(steps)])
+        finals.append(last)
+    _gru_outputs(b, node, ys, finals, batch, hidden)
+    return b.out
+
+
+def _gru_outputs(b, node, ys, finals, batch, hidden):
+    """Y [seq, num_directions, batch, hidden] and Y_h [num_directions, batch, hidden] under the GRU's names."""
+    outputs = list(node.output) + [""] * (2 - len(node.output))
+    if outputs[0]:
+        y_shape = b.const("y_shape", np.array([1, 1, batch, hidden], np.int64))
+        per_t = []
+        for t in range(len(ys[0])):
+            row = [b.op("Reshape", [ys[d][t], y_shape], "y%d_%d" % (t, d)) for d in range(len(ys))]
+            per_t.append(row[0] if len(row) == 1 else b.op("Concat", row, "yt%d" % t, axis=1))
+        b.out.append(b.helper.make_node("Concat", per_t, [outputs[0]], axis=0, name=b.p + "Y"))
+    if outputs[1]:
+        final_shape = b.const("final_shape", np.array([1, batch, hidden], np.int64))
+        last = [b.op("Reshape", [h, final_shape], "yh%d" % d) for d, h in enumerate(finals)]
+        b.out.append(b.helper.make_node("Concat" if len(last) > 1 else "Identity", last, [outputs[1]],
+                                        name=b.p + "Y_h", **({"axis": 0} if len(last) > 1 else {})))
 
 
 def _pad_amounts(node, helper, known):

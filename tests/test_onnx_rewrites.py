@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 from conftest import ROOT
 from onnx import TensorProto, helper, numpy_helper
 
@@ -15,7 +16,7 @@ sys.path.insert(0, str(ROOT / "stages"))
 import _onnx_rewrites as rw  # noqa: E402
 
 REWRITES = ("fold_shapes", "unroll_lstm", "fold_batchnorm", "fold_pads", "zero_pool_pads", "matmul_2d",
-            "nearest_upsample", "explicit_pool_pads", "decompose_instancenorm")
+            "nearest_upsample", "explicit_pool_pads", "decompose_instancenorm", "unroll_gru")
 
 
 def model(nodes, inputs, outputs, initializers=(), opset=9):
@@ -152,3 +153,24 @@ def test_an_instance_norm_becomes_its_definition_with_the_same_numbers():
     mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
     want = (x - mean) / np.sqrt(var + 1e-3) * scale[None, :, None, None] + bias[None, :, None, None]
     assert np.abs(after - before).max() < 1e-5 and np.abs(after - want).max() < 1e-5
+
+
+@pytest.mark.parametrize("direction, lbr, with_h0", [("forward", 1, False), ("bidirectional", 1, True),
+                                                     ("reverse", 0, True), ("bidirectional", 0, False)])
+def test_a_gru_unrolls_into_per_step_ops_with_the_same_numbers(direction, lbr, with_h0):
+    from onnx.reference import ReferenceEvaluator
+    rng = np.random.RandomState(1)
+    dirs, seq, batch, size, hidden = (2 if direction == "bidirectional" else 1), 5, 2, 3, 4
+    w, r = rng.randn(dirs, 3 * hidden, size) * 0.5, rng.randn(dirs, 3 * hidden, hidden) * 0.5
+    b = rng.randn(dirs, 6 * hidden) * 0.5
+    inits = [("W", w), ("R", r), ("B", b)] + ([("h0", rng.randn(dirs, batch, hidden))] if with_h0 else [])
+    gru = helper.make_node("GRU", ["x", "W", "R", "B", "", "h0" if with_h0 else ""], ["y", "y_h"],
+                           hidden_size=hidden, direction=direction, linear_before_reset=lbr)
+    m = model([gru], [("x", [seq, batch, size])], ["y", "y_h"], inits, opset=9)
+    x = rng.randn(seq, batch, size).astype(np.float32)
+    before = ReferenceEvaluator(m).run(None, {"x": x})
+    assert rw.unroll_gru(m, helper, numpy_helper) == 1
+    assert "GRU" not in {n.op_type for n in m.graph.node}
+    after = ReferenceEvaluator(m).run(None, {"x": x})
+    assert after[0].shape == (seq, dirs, batch, hidden) and after[1].shape == (dirs, batch, hidden)
+    assert all(np.abs(a - b_).max() < 1e-5 for a, b_ in zip(after, before))
