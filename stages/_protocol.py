@@ -34,11 +34,13 @@ class StageFailure(Exception):
     when the message wraps it (the op and node when the stage knows them)."""
     route_independent = False
 
-    def __init__(self, message, hint=None, kind=None, cause=None):
+    def __init__(self, message, hint=None, kind=None, cause=None, wrapped=False):
         Exception.__init__(self, message)
         self.hint = hint
         self.kind = kind
         self.cause = cause
+        self.wrapped = wrapped      # kind is a library's exception class, not a name of the stage's own:
+                                    # the host's catalogue of known messages may name it better
 
 
 class ModelFailure(StageFailure):
@@ -167,7 +169,7 @@ def main(run, contract):
         code = 0
     except StageFailure as exc:
         traceback.print_exc()
-        result = {"status": "error", "error": {"type": exc.kind or type(exc).__name__, "declared": bool(exc.kind),
+        result = {"status": "error", "error": {"type": exc.kind or type(exc).__name__, "declared": bool(exc.kind) and not exc.wrapped,
                                                 "message": str(exc), "hint": exc.hint, "cause": exc.cause,
                                                 "route_independent": exc.route_independent}}
         code = 1

@@ -38,8 +38,9 @@ def convert_onnx_tf(request):
     try:
         rep = prepare(model, strict=False) if tf.__version__.startswith("1.") else prepare(model)
     except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
         raise StageFailure("onnx-tf could not convert the model: %s: %s" % (type(exc).__name__, exc),
-                           kind=type(exc).__name__)
+                           kind=type(exc).__name__, wrapped=True, cause="%s: %s" % (type(exc).__name__, first))
     if not tf.__version__.startswith("1."):     # onnx-tf >= 1.7: a SavedModel, then frozen
         saved = os.path.join(request["output_dir"], "saved_model.onnx_tf")
         rep.export_graph(saved)

@@ -48,7 +48,7 @@ def run_tf_graph(path, feeds, outputs, threads, bench):
             raise StageFailure("TensorFlow %s cannot load the graph: %s: %s" % (tf.__version__, type(exc).__name__, exc),
                                hint="the graph uses ops or attrs this TensorFlow lacks: take a route that "
                                     "converts in this runtime or downgrades the graph to it",
-                               kind=type(exc).__name__)
+                               kind=type(exc).__name__, wrapped=True)
     config = tf1.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
     with tf1.Session(graph=graph, config=config) as sess:
         feed = dict((name + ":0", arr) for name, arr in feeds.items())

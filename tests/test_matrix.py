@@ -44,11 +44,15 @@ def test_reduced_matrix_for_real_resumes_and_drives_route_picking(artifacts_env)
         else:
             assert c["max_abs_diff"] <= 1e-4 and c["versions"]["tensorflow"]
     legacy = cells[("focus", "tf1.4", "onnx-tf-1.1.2-opset7")]
-    assert legacy["status"] == "failed" and legacy["error_class"] == "StridedSlice" and "opset" in legacy["hint"]
+    # the stage's own kind, and torch's own first line as the cause
+    assert legacy["status"] == "failed" and legacy["error_class"] == "ExportError" and "opset" in legacy["hint"]
+    assert legacy["cause"] == "RuntimeError: step!=1 is currently not supported"
     assert cells[("focus", "tf1.13", "onnx-tf-1.3.0-opset10")]["status"] == "passed"
     for target in ("tf1.4", "tf1.13"):
         assert any(c["status"] == "passed" for (m, t, _), c in cells.items() if m == "multihead" and t == target)
-    assert "| focus | ❌ StridedSlice" in (mdir / "report.md").read_text() and "<svg" in (mdir / "report.html").read_text()
+    md, page = (mdir / "report.md").read_text(), (mdir / "report.html").read_text()
+    assert "| focus · torch17 | ❌ ExportError" in md and "ExportError: RuntimeError: step!=1" in md
+    assert "<svg" in page and '<div class="cause">RuntimeError: step!=1 is currently not supported</div>' in page
 
     # resumable: nothing left; one cell removed -> only that one runs
     again = run_invoke(*args, env_overrides=artifacts_env)
