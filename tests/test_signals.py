@@ -69,12 +69,21 @@ def wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 240) -> int:
     pytest.fail("the hanging stage never started")
 
 
+def state(pid: int) -> str | None:
+    """The process's state letter and parent from /proc (None when it is gone): 'S 1', 'Z 1', ..."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return f"{fields[0]} {fields[1]}"
+
+
 def gone(pid: int, seconds: float = 15) -> bool:
+    """Ended: no such process, or a zombie (dead, waiting for whoever adopted it to reap it)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        now = state(pid)
+        if now is None or now.startswith(("Z", "X")):
             return True
         time.sleep(0.2)
     return False
@@ -145,5 +154,5 @@ def test_kill_9_of_invoke_leaves_no_stage_process_running(tmp_path):
     stage_pid, child_pid = map(int, marker.read_text().split())
     proc.kill()
     proc.communicate(timeout=30)
-    assert gone(stage_pid, seconds=2), "the stage outlived a killed invoke"
-    assert gone(child_pid, seconds=2), "the stage's own child outlived a killed invoke"
+    assert gone(stage_pid, seconds=2), f"the stage outlived a killed invoke (state, parent: {state(stage_pid)})"
+    assert gone(child_pid, seconds=2), f"the stage's own child outlived a killed invoke ({state(child_pid)})"
