@@ -92,11 +92,16 @@ def convert_opset(model, current, opset, onnx, version_converter):
     except Exception as exc:  # noqa: BLE001 - its messages are C++ asserts; name the op they refuse
         text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         op = re.search(r"for (\w+)\s*$", text) or re.search(r"[Oo]p(?:erator)? (\w+)", text)
+        adapter = re.search(r"No (?:Adapter From|Previous) Version (?:\$|of )?(\w+)(?: for (\w+))?", text)
+        # its messages are C++ asserts with a source path: say the same in one readable line
+        cause = ("onnx %s's version converter has no adapter for %s from opset %s (converting %d -> %d)"
+                 % (onnx.__version__, adapter.group(2), adapter.group(1), current, opset)
+                 if adapter and adapter.group(2) else "onnx %s's version converter: %s" % (onnx.__version__, text))
         raise StageFailure("onnx %s's version converter cannot take the model from opset %d to %d%s: %s"
                            % (onnx.__version__, current, opset, " (op %s)" % op.group(1) if op else "", text),
                            hint="a route whose converter reads opset %d as it is (leave route: out and torch2tf "
                                 "falls back to one), or export the model at opset %d" % (current, opset),
-                           kind="OpsetConversionError", cause=text)
+                           kind="OpsetConversionError", cause=cause)
     drop = set(added)
     keep = [i for i in model.graph.input if i.name not in drop]
     del model.graph.input[:]

@@ -107,3 +107,19 @@ def test_opset_is_refused_for_an_onnx_model(tmp_path):
     tiny(tmp_path / "m.onnx")
     with pytest.raises(ConfigError, match="an .onnx model is taken at its own"):
         load_config(config(tmp_path, extra="opset: 9\n"))
+
+
+def test_each_route_gets_the_file_at_an_opset_its_converter_reads(tmp_path):
+    """A legacy converter reads its route's opset only; a modern one takes a newer file down only to
+    the highest opset its stack reads (each step down is one more adapter the converter may lack)."""
+    from torch2tf.run.plan import build_plan
+    tiny(tmp_path / "m.onnx", opset=18, ir=8)
+    cfg = load_config(config(tmp_path))
+    stack = export_stack(COMPAT, cfg)
+
+    def opset_step(target, route):
+        plan = build_plan(cfg, target, COMPAT.route(target, route, stack), COMPAT)
+        return next((s.params for s in plan.steps if s.label == "opset"), None), plan.opset
+    assert opset_step("tf1.13", "onnx-tf-1.3.0-opset9") == ({"opset": 9}, 9)
+    assert opset_step("tf1.13", "onnx-tf-1.10-downgrade") == ({"opset": 16}, 16)      # tf2's onnx-tf reads <= 16
+    assert opset_step("tf1.13", "onnx2tf-downgrade") == (None, 18)

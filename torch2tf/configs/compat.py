@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch2tf.digests import json_digest
 from torch2tf.envs.specs import load_spec
+from torch2tf.configs.config import MIN_OPSET
 from torch2tf.errors import ConfigError
 from torch2tf.stage_contracts import contract
 from torch2tf.strict import check_keys, load_yaml, typed
@@ -111,9 +112,11 @@ class Compat:
                           hint=f"routes: {', '.join(r.name for r in self.routes(target))}")
 
 
-# onnx's VERSION_TABLE: the IR version an onnx release that first writes an opset reads. A legacy
-# converter is handed a file at the IR its onnx reads, so adapt sets it from the converted opset.
-IR_OF_OPSET = {7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+def ir_of_opset(opset: int) -> int:
+    """The IR version of the onnx release that first wrote this opset (onnx's own VERSION_TABLE): a
+    legacy converter is handed a file at the IR its onnx reads, so adapt sets it from the opset."""
+    from onnx import helper
+    return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class RouteDecl:
         flags = self.converter.adapt + self.adapt
         if flags or self.convert_to:
             converted = self.convert_to or self.opset
-            params = {"ir_version": IR_OF_OPSET[converted], **{f: True for f in flags}}
+            params = {"ir_version": ir_of_opset(converted), **{f: True for f in flags}}
             if self.convert_to:
                 params["opset"] = self.convert_to
             adapt = RoutePart(env=onnx_env, params=params)
@@ -155,7 +158,6 @@ class RouteDecl:
 
 @dataclass(frozen=True)
 class Target:
-    name: str
     runtime: str
     artifact: str
     routes: tuple[RouteDecl, ...]
@@ -234,9 +236,9 @@ def _check_route(decl: RouteDecl, target: str, runtime: str, artifact: str, stac
         raise ConfigError(f"route {decl.name!r} hands opset {converted} to its converter but "
                           f"{conv.env} reads at most {reads}", where=where,
                           hint="export at an opset it reads, or convert down with convert_to: N")
-    if converted not in IR_OF_OPSET:
-        raise ConfigError(f"route {decl.name!r}: opset {converted} is not one torch2tf knows", where=where,
-                          hint=f"opsets {min(IR_OF_OPSET)}..{max(IR_OF_OPSET)}")
+    if decl.opset < MIN_OPSET or converted < MIN_OPSET:
+        raise ConfigError(f"route {decl.name!r}: opset {min(decl.opset, converted)} is below {MIN_OPSET}", where=where,
+                          hint=f"torch.onnx and every converter here take opset {MIN_OPSET} and up")
 
 
 def _targets(raw, where: str, stacks: dict, converters: dict, shared: dict, declared: dict) -> dict:
@@ -264,7 +266,7 @@ def _targets(raw, where: str, stacks: dict, converters: dict, shared: dict, decl
         names = [d.name for d in decls]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate route names in {target}: {names}", where=w)
-        targets[target] = Target(name=target, runtime=runtime, artifact=artifact, routes=tuple(decls))
+        targets[target] = Target(runtime=runtime, artifact=artifact, routes=tuple(decls))
     return targets
 
 

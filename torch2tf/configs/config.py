@@ -263,7 +263,9 @@ def load_config(path: Path) -> PipelineConfig:
         specs = _onnx_inputs(raw.get("inputs"), model.onnx, path.parent, where)
         outputs = _onnx_outputs(raw.get("outputs"), model.onnx, f"{where}: outputs")
     else:
-        check_keys(raw, set(raw), where, required={"inputs", "outputs"})
+        missing = sorted({"inputs", "outputs"} - set(raw))
+        if missing:      # required for a model to export; an .onnx model's file says them
+            raise ConfigError(f"missing required key(s): {', '.join(missing)}", where=where)
         inputs = typed(raw["inputs"], list, f"{where}: inputs", "inputs")
         if not inputs:
             raise ConfigError("inputs must list at least one input", where=f"{where}: inputs")

@@ -8,6 +8,7 @@ is printed and written in report.json. A file that cannot be read whole is refus
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,14 @@ def _tensor(value, taken: set[str], where: str) -> Tensor:
 
 
 def read_onnx(path: Path, where: str) -> OnnxFile:
+    """The file's opset, IR, inputs and outputs. A config is loaded several times a run (batch checks,
+    plans, the matrix's digests): the file is parsed once per content (path, mtime, size)."""
+    stat = path.stat()
+    return _read(path, stat.st_mtime_ns, stat.st_size, where)
+
+
+@functools.lru_cache(maxsize=32)
+def _read(path: Path, mtime_ns: int, size: int, where: str) -> OnnxFile:
     model = _load(path, where)
     _external_data(model, path, where)
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]

@@ -108,11 +108,14 @@ def _import(cfg: PipelineConfig, env: str) -> Step:
 def _handed_over(cfg: PipelineConfig, route: Route, compat: Compat) -> tuple[int, dict]:
     """For an .onnx model: the opset the route's converter gets, and what the version step must change
     (opset, IR) so that it reads the file. A legacy converter (one adapt serves) reads its route's
-    opset only; a modern one reads any opset up to its stack's."""
+    opset only; a modern one reads any opset up to its stack's, so a newer file goes down only that far
+    (every step down is one more op the version converter may have no adapter for)."""
     onnx, reads = cfg.model.onnx, compat.stacks[route.convert.env]
     change = {}
-    if (route.adapt and onnx.opset != route.opset) or onnx.opset > reads["max_opset"]:
+    if route.adapt and onnx.opset != route.opset:
         change["opset"] = route.opset
+    elif not route.adapt and onnx.opset > reads["max_opset"]:
+        change["opset"] = reads["max_opset"]
     if not route.adapt and onnx.ir_version > reads["max_ir"]:
         change["ir_version"] = reads["max_ir"]
     return change.get("opset", onnx.opset), change
