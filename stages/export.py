@@ -98,6 +98,12 @@ def _restricted_pickle():
     return types.SimpleNamespace(Unpickler=WeightsUnpickler, load=load, __name__="torch2tf_weights_pickle")
 
 
+def _plain(text):
+    """torch 2.x colours parts of its messages with terminal escapes; a message here is plain text."""
+    import re
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def _has_kwarg(fn, name):
     import inspect
     try:
@@ -120,7 +126,7 @@ def read_weights(path, torch, trust):
     except pickle.UnpicklingError as exc:
         if not trust and (("." in str(exc) and " " not in str(exc)) or "Weights only load failed" in str(exc)):
             raise ModelFailure("weights file %s holds Python objects beyond tensors and containers (%s); "
-                               "loading it would run its code" % (path, str(exc).strip().splitlines()[0]),
+                               "loading it would run its code" % (path, _plain(str(exc).strip().splitlines()[0])),
                                hint="save only the state_dict (torch.save(model.state_dict(), path)), or, if you "
                                     "trust the file, set model.trust_weights: true", kind="UnsafeWeights")
         raise ModelFailure("cannot read weights file %s: %s" % (path, exc), kind="WeightsError",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_invoke
 
+from torch2tf import proc
 from torch2tf.run.report import Report
 
 pytestmark = pytest.mark.stack
@@ -60,3 +61,45 @@ def test_plan_names_the_export_stack():
     assert out.returncode == 0, out.stderr
     assert "export stack: torch25 (torch 2.5.1)" in out.stdout
     assert "stages/export.py in torch25" in out.stdout
+
+
+NET = """import torch
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).mean(dim=(2, 3))
+
+def build():
+    return Net()
+"""
+
+
+def test_weights_load_with_the_stacks_own_safe_loader_and_a_pickled_module_is_refused(artifacts_env, tmp_path):
+    """torch >= 1.13 has weights_only=True: a state_dict loads; a checkpoint that also pickles a Python
+    object (its training args) is refused (unpickling it could run code) unless the config trusts it."""
+    from torch2tf.envs import store
+    from torch2tf.settings import Settings
+    (tmp_path / "net.py").write_text(NET)
+    save = ("import sys, torch; sys.path.insert(0, sys.argv[1]); import net; torch.manual_seed(1); m = net.build(); "
+            "torch.save(m.state_dict(), sys.argv[1] + '/good.pth'); import argparse; "
+            "torch.save({'state_dict': m.state_dict(), 'args': argparse.Namespace(lr=0.1)}, sys.argv[1] + '/ckpt.pth')")
+    env = store.get("torch25", Settings())
+    done = proc.run([env.python, "-c", save, tmp_path], env=env.environ(), capture=True)
+    assert done.returncode == 0, done.stderr
+    for weights, trust in (("good.pth", "false"), ("ckpt.pth", "false"), ("ckpt.pth", "true")):
+        cfg = tmp_path / "w.yaml"
+        cfg.write_text(f"name: w\nmodel: {{factory: net.py:build, torch: '2', weights: {weights}, trust_weights: {trust}}}\n"
+                       "inputs: [{name: x, shape: [1, 3, 8, 8]}]\noutputs: [y]\ntarget: tf1.13\n")
+        out = pipeline(artifacts_env, str(cfg))
+        rep = report(artifacts_env, "w")
+        if weights == "ckpt.pth" and trust == "false":
+            assert out.returncode == 1 and "Traceback" not in out.stderr
+            assert rep.error["class"] == "UnsafeWeights" and len(rep.attempts) == 1
+            assert "model.trust_weights" in rep.error["hint"] and "\x1b[" not in out.stderr
+        else:
+            assert out.returncode == 0, out.stderr
+            assert rep.verify.passed and rep.export_stack == "torch25"
