@@ -6,6 +6,7 @@
     invoke inspect PATH [--env N] [--json]
     invoke batch --configs 'configs/*.yaml' [--target T] [--jobs N] [--fresh]
     invoke matrix [--models a,b] [--targets t1,t2] [--routes r1] [--jobs N] [--fresh] [--docs]
+    invoke conformance [--tests 'test_gru_*'] [--targets t1,t2] [--routes r1] [--without R] [--docs]
     invoke bench [--only pipeline_bench,...]
 """
 
@@ -284,6 +285,36 @@ def batch(c, configs=None, target=None, jobs=None, fresh=False, executor=None, p
         raise Exit(code=1)
 
 
+@task(help={"tests": "comma list of node test names or globs, e.g. 'test_gru_*,test_relu' (default: all)",
+            "targets": "comma list of targets (default: tf1.4,tf1.13,tf1.15)", "routes": "comma list of route names",
+            "jobs": "stage processes at a time (default: the number of cores)",
+            "without": "comma list of adapt rewrites / downgrade lowerings to leave out (a 'before' run)",
+            "max_opset": "take the node tests up to this opset (default 11, what the TF 1.x routes read)",
+            "item_timeout": "seconds one test may take in one stage (default 300)",
+            "fresh": "ignore the stage cache",
+            "docs": "write docs/CONFORMANCE.md from the last results instead of running"})
+@_user_errors
+def conformance(c, tests="", targets=None, routes=None, jobs=None, without=None, max_opset=None, item_timeout=None,
+                fresh=False, docs=False):
+    """The ONNX backend node tests x every route of the TF 1.x targets, each verified in its runtime."""
+    from pathlib import Path
+
+    from torch2tf.conformance.command import load_results, run_conformance, summary_lines
+    from torch2tf.conformance.render import write_docs
+    settings = _settings(c)
+    if docs:
+        after, before = load_results(settings)
+        print(f"wrote {write_docs(Path(settings.root) / 'docs', after, before)}")
+        return
+    results = run_conformance(settings, tests=tests, targets=_split(targets), routes=_split(routes),
+                              jobs=_int(jobs, "--jobs") if jobs else None, without=_split(without),
+                              max_opset=_int(max_opset, "--max-opset") if max_opset else 11,
+                              item_timeout=float(_int(item_timeout, "--item-timeout")) if item_timeout else 300.0,
+                              fresh=fresh, echo=lambda line: print(line, flush=True))
+    for line in summary_lines(results):
+        print(line)
+
+
 @task(help={"only": "comma list of bench scripts (pipeline_bench, install_bench, matrix_scaling, model_speed, env_builds)"})
 def bench(c, only=""):
     """Run the benchmarks; figures to bench/results.json and the table in bench/README.md."""
@@ -299,4 +330,5 @@ ns.add_task(pipeline)
 ns.add_task(batch)
 ns.add_task(matrix)
 ns.add_task(bench)
+ns.add_task(conformance)
 ns.add_task(inspect)

@@ -138,18 +138,10 @@ def watch_parent():
     thread.start()
 
 
-def main(run, contract):
-    """Read the request, check it against the stage's CONTRACT, call
-    run(request) -> {"outputs": {key: filename}, "metrics", "warnings"}."""
-    watch_parent()
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: %s request.json\n" % sys.argv[0])
-        sys.exit(2)
-    with open(sys.argv[1]) as fh:
-        request = json.load(fh)
-    out_dir = request["output_dir"]
-    result_path = os.path.join(out_dir, "result.json")
-    stage = request.get("stage") or os.path.splitext(os.path.basename(sys.argv[0]))[0]
+def serve(run, contract, request, stage):
+    """One request: check it against the CONTRACT, call run(request), write result.json into its
+    output_dir. Returns the exit code (0 only on success). Every failure reaches result.json."""
+    result_path = os.path.join(request["output_dir"], "result.json")
     try:
         problems = contract_problems(contract, request)
         if problems:
@@ -160,7 +152,7 @@ def main(run, contract):
         _check_outputs(contract, produced.get("outputs", {}))
         outputs = {}
         for key, name in sorted(produced.get("outputs", {}).items()):
-            path = os.path.join(out_dir, name)
+            path = os.path.join(request["output_dir"], name)
             if not os.path.exists(path):
                 raise StageFailure("the stage did not write its output %s" % name, kind="StageBug")
             outputs[key] = {"path": name, "sha256": sha256_path(path)}
@@ -180,4 +172,17 @@ def main(run, contract):
                                                 "hint": None}}
         code = 1
     _write_json(result_path, result)
-    sys.exit(code)
+    return code
+
+
+def main(run, contract):
+    """Read the request, check it against the stage's CONTRACT, call
+    run(request) -> {"outputs": {key: filename}, "metrics", "warnings"}."""
+    watch_parent()
+    if len(sys.argv) != 2:
+        sys.stderr.write("usage: %s request.json\n" % sys.argv[0])
+        sys.exit(2)
+    with open(sys.argv[1]) as fh:
+        request = json.load(fh)
+    stage = request.get("stage") or os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    sys.exit(serve(run, contract, request, stage))

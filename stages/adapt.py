@@ -94,9 +94,15 @@ def convert_opset(model, current, opset, onnx, version_converter):
         op = re.search(r"for (\w+)\s*$", text) or re.search(r"[Oo]p(?:erator)? (\w+)", text)
         adapter = re.search(r"No (?:Adapter From|Previous) Version (?:\$|of )?(\w+)(?: for (\w+))?", text)
         # its messages are C++ asserts with a source path: say the same in one readable line
-        cause = ("onnx %s's version converter has no adapter for %s from opset %s (converting %d -> %d)"
-                 % (onnx.__version__, adapter.group(2), adapter.group(1), current, opset)
-                 if adapter and adapter.group(2) else "onnx %s's version converter: %s" % (onnx.__version__, text))
+        first = re.search(r"No Previous Version of (\w+) exists", text)
+        if adapter and adapter.group(2):
+            cause = ("onnx %s's version converter has no adapter for %s from opset %s (converting %d -> %d)"
+                     % (onnx.__version__, adapter.group(2), adapter.group(1), current, opset))
+        elif first:     # the op did not exist yet at the opset asked for
+            cause = ("%s did not exist yet at opset %d (onnx %s's version converter: no earlier version of it)"
+                     % (first.group(1), opset, onnx.__version__))
+        else:
+            cause = "onnx %s's version converter: %s" % (onnx.__version__, text)
         raise StageFailure("onnx %s's version converter cannot take the model from opset %d to %d%s: %s"
                            % (onnx.__version__, current, opset, " (op %s)" % op.group(1) if op else "", text),
                            hint="a route whose converter reads opset %d as it is (leave route: out and torch2tf "

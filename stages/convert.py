@@ -91,13 +91,43 @@ def _match(names, candidates, what):
     return found
 
 
-# channels-last -> channels-first, by rank: onnx2tf emits NHWC / NDHWC outputs even when it keeps
+# channels-last -> channels-first, by rank: onnx2tf emits NWC / NHWC / NDHWC outputs even when it keeps
 # the inputs NCHW, so an nchw route transposes them back for its users (and for verify).
-TO_CHANNELS_FIRST = {4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
+TO_CHANNELS_FIRST = {3: [0, 2, 1], 4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
 
 
-def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=False):
-    """SavedModel (TF 2) -> GraphDef with variables folded to constants, I/O named as in the config."""
+def onnx_io_shapes(path):
+    """{name: [size or None]} of the ONNX file's graph inputs (initializers left out) and outputs."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    initializers = set(i.name for i in model.graph.initializer)
+
+    def dims(value):
+        return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+    ins = dict((v.name, dims(v)) for v in model.graph.input if v.name not in initializers)
+    return ins, dict((v.name, dims(v)) for v in model.graph.output)
+
+
+def channels_first_perm(tf_shape, onnx_shape):
+    """The transpose that gives an output the ONNX layout back, or None. Where the shapes tell (onnx2tf
+    leaves some outputs as ONNX has them, and makes a rank-3 one NWC) they decide; else rank 4 / 5 are
+    taken as channels-last, as onnx2tf makes them."""
+    rank = len(tf_shape) if tf_shape is not None else None
+    perm = TO_CHANNELS_FIRST.get(rank)
+    if perm is None:
+        return None
+    known = onnx_shape is not None and len(onnx_shape) == rank and None not in onnx_shape and None not in tf_shape
+    if known:
+        same, permuted = list(tf_shape) == list(onnx_shape), [tf_shape[p] for p in perm] == list(onnx_shape)
+        if same != permuted:            # only one reading fits (a cube, [1, 4, 4, 4], fits both)
+            return perm if permuted else None
+    return perm if rank in (4, 5) else None
+
+
+def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=None):
+    """SavedModel (TF 2) -> GraphDef with variables folded to constants, I/O named as in the config.
+    channels_first_outputs: {output name: ONNX shape} of an nchw route's outputs, to be put back in
+    the ONNX layout; None leaves them as the converter gave them."""
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
@@ -114,14 +144,16 @@ def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=Fa
     keys = sorted(fn.structured_outputs)    # frozen.outputs follow nest.flatten order: sorted keys
     results = []
     for k, t in zip(keys, frozen.outputs):
-        name = t.name
-        rank = t.shape.rank if hasattr(t.shape, "rank") else None
-        if channels_first_outputs and rank in TO_CHANNELS_FIRST:
-            name = _graphdef.add_transpose(gd, t.name.split(":")[0] + "/torch2tf_nchw", t.name,
-                                           TO_CHANNELS_FIRST[rank], t.dtype.as_datatype_enum)
-        results.append((k, name, t.dtype.as_datatype_enum))
-    _name_io(gd, [(n, c[1], c[2]) for n, c in zip(inputs, _match(inputs, placeholders, "input"))],
-             [(n, c[1], c[2]) for n, c in zip(outputs, _match(outputs, results, "output"))])
+        shape = None if t.shape.dims is None else [d if d is None else int(d) for d in t.shape.as_list()]
+        results.append((k, t.name, t.dtype.as_datatype_enum, shape))
+    matched = _match(outputs, results, "output")
+    final = []
+    for n, (k, name, dtype, shape) in zip(outputs, matched):
+        perm = channels_first_perm(shape, channels_first_outputs.get(n)) if channels_first_outputs is not None else None
+        if perm:
+            name = _graphdef.add_transpose(gd, name.split(":")[0] + "/torch2tf_nchw", name, perm, dtype)
+        final.append((n, name, dtype))
+    _name_io(gd, [(n, c[1], c[2]) for n, c in zip(inputs, _match(inputs, placeholders, "input"))], final)
     return gd
 
 
@@ -130,12 +162,15 @@ def convert_onnx2tf(request):
     import tensorflow as tf
     params = request["params"]
     saved = os.path.join(request["output_dir"], "saved_model.onnx2tf")
-    kwargs = {}
-    if params.get("layout", "nchw") == "nchw":
-        kwargs["keep_ncw_or_nchw_or_ncdhw_input_names"] = list(params["inputs"])
+    kwargs, nchw = {}, params.get("layout", "nchw") == "nchw"
+    in_shapes, out_shapes = onnx_io_shapes(request["inputs"]["model"])
+    if nchw:    # onnx2tf keeps only 3D / 4D / 5D inputs channels-first (AssertionError on any other)
+        keep = [n for n in params["inputs"] if len(in_shapes.get(n, [0] * 4)) in (3, 4, 5)]
+        if keep:
+            kwargs["keep_ncw_or_nchw_or_ncdhw_input_names"] = keep
     _onnx2tf.convert(request["inputs"]["model"], saved, "a SavedModel", output_signaturedefs=True, **kwargs)
     gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"],
-                            channels_first_outputs=params.get("layout", "nchw") == "nchw")
+                            channels_first_outputs=out_shapes if nchw else None)
     shutil.rmtree(saved)
     return _finish(request, gd, tf)
 

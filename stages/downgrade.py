@@ -19,7 +19,7 @@ from _protocol import StageFailure
 # what this stage takes and gives (checked by _protocol.main; read by the host too)
 CONTRACT = {
     "inputs": {"graph": True, "source_registry": True, "target_registry": True},
-    "params": {},
+    "params": {"without": False},    # lowerings (LOWERINGS ops) left out: `invoke conformance --without`
     "outputs": ["graph"],
 }
 
@@ -253,11 +253,11 @@ LOWERINGS = (
 LOWERING_OF = dict((entry.op, entry) for entry in LOWERINGS)
 
 
-def _lower(tf, gd, node, nodes, dst_ops, version):
+def _lower(tf, gd, node, nodes, dst_ops, version, without=()):
     """An exact lowering of a node the target cannot run as is: (what was done, why it was refused),
     either or both None."""
     entry = LOWERING_OF.get(node.op)
-    if entry is None or not entry.applies(node, dst_ops, version):
+    if entry is None or node.op in without or not entry.applies(node, dst_ops, version):
         return None, None
     op = node.op
     done, why = entry.lower(tf, gd, node, nodes)
@@ -266,7 +266,7 @@ def _lower(tf, gd, node, nodes, dst_ops, version):
     return done, None
 
 
-def downgrade(tf, gd, source, target):
+def downgrade(tf, gd, source, target, without=()):
     """Rewrite gd in place; returns (renamed, dropped); raises StageFailure listing what cannot be."""
     src_ops, dst_ops = source["ops"], target["ops"]
     ports = _consumed_ports(gd)
@@ -274,7 +274,7 @@ def downgrade(tf, gd, source, target):
     renamed, dropped, refused = {}, {}, []
     for node in list(gd.node):
         original = node.op
-        lowered, refusal = _lower(tf, gd, node, nodes, dst_ops, target["tensorflow"])
+        lowered, refusal = _lower(tf, gd, node, nodes, dst_ops, target["tensorflow"], without)
         if lowered:
             renamed[lowered] = renamed.get(lowered, 0) + 1
         if refusal:
@@ -328,7 +328,7 @@ def run(request):
     gd = _graphdef.load(tf, inputs["graph"])
     source = load_registry(inputs["source_registry"])
     target = load_registry(inputs["target_registry"])
-    renamed, dropped = downgrade(tf, gd, source, target)
+    renamed, dropped = downgrade(tf, gd, source, target, tuple(request["params"].get("without") or ()))
     filled = fill_empty_consts(gd)
     cast = int32_paddings(gd, target)
     inputs_first(gd)

@@ -53,3 +53,29 @@ def project(tmp_path: Path) -> Path:
 def artifacts_env(tmp_path: Path) -> dict:
     """Route a pipeline's artifacts into tmp; stage envs and cache stay in the shared store."""
     return {"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "artifacts")}
+
+
+@pytest.fixture
+def host_runner(tmp_path: Path, monkeypatch):
+    """A StageRunner over a scratch stages/ dir (stages/_protocol.py and batch.py copied; a test adds
+    its own stage program) whose one env, "host", is this interpreter. The seam is the env store:
+    no uv, no lock. The stage programs and their processes are real."""
+    from torch2tf.envs.store import Env
+    from torch2tf.run import stagerun
+    from torch2tf.settings import Settings
+    root = tmp_path / "proj"
+    (root / "stages").mkdir(parents=True)
+    (root / "envs").mkdir()
+    (root / "envs" / "host.yml").write_text("dependencies:\n  - python=3.11\n  - pip:\n      - six==1.16.0\n")
+    for name in ("_protocol.py", "_batch.py"):
+        shutil.copy(ROOT / "stages" / name, root / "stages")
+    fake_env = tmp_path / "hostenv"
+    (fake_env / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, fake_env / "bin" / "python")
+    env = Env(name="host", path=fake_env, digest="fake00000000")
+    builds = []
+    monkeypatch.setattr(stagerun.envs, "resolve", lambda spec, settings: (env, None, None))
+    monkeypatch.setattr(stagerun.envs, "build", lambda spec, settings: builds.append(spec.name) or (env, False))
+    runner = stagerun.StageRunner(Settings(root=root, store=tmp_path / "store"))
+    runner.builds = builds
+    return runner

@@ -18,6 +18,9 @@ REAL = [
                            "    ...\nValueError: None values not supported."),
     ("KernelDtypeCheck", "F tensorflow/core/framework/tensor.cc:586] Check failed: dtype() == expected_dtype (9 vs. 3)"),
     ("PyFunc", "KeyError: 'pyfunc_0'"),
+    ("OpSignatureChanged", "TensorFlow 1.13.1 cannot load the graph: ValueError: NodeDef expected inputs 'variant, "
+                           "int32' do not match 3 inputs specified; Op<name=TensorListGetItem; signature=input_handle:"
+                           "variant, index:int32 -> item:element_dtype; attr=element_dtype:type>"),
     ("OpTooNew", "ValueError: No op named AddV2 in defined operations."),
     ("AvgPoolNoPads", "onnx-tf could not convert the model: TypeError: object of type 'NoneType' has no len()"),
     ("PadBeforePool", "onnx-tf could not convert the model: TypeError: pad() got multiple values for argument 'name'"),

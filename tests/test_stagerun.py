@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from torch2tf.envs.store import Env
 from torch2tf.errors import StageError
-from torch2tf.run import stagerun
 from torch2tf.run.stagerun import StageRunner
-from torch2tf.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,24 +49,9 @@ if __name__ == "__main__":
 
 
 @pytest.fixture
-def runner(tmp_path, monkeypatch) -> StageRunner:
-    root = tmp_path / "proj"
-    (root / "stages").mkdir(parents=True)
-    (root / "envs").mkdir()
-    (root / "envs" / "host.yml").write_text("dependencies:\n  - python=3.11\n  - pip:\n      - six==1.16.0\n")
-    shutil.copy(ROOT / "stages" / "_protocol.py", root / "stages")
-    (root / "stages" / "echo.py").write_text(ECHO_STAGE)
-    fake_env = tmp_path / "hostenv"
-    (fake_env / "bin").mkdir(parents=True)
-    os.symlink(sys.executable, fake_env / "bin" / "python")
-    env = Env(name="host", path=fake_env, digest="fake00000000")
-    builds = []
-    # the seam: no uv, no lock; the env is the host interpreter
-    monkeypatch.setattr(stagerun.envs, "resolve", lambda spec, settings: (env, None, None))
-    monkeypatch.setattr(stagerun.envs, "build", lambda spec, settings: builds.append(spec.name) or (env, False))
-    r = StageRunner(Settings(root=root, store=tmp_path / "store"))
-    r.builds = builds
-    return r
+def runner(host_runner) -> StageRunner:
+    (host_runner.settings.stages_dir / "echo.py").write_text(ECHO_STAGE)
+    return host_runner
 
 
 def test_cache_hit_reuses_outputs_and_params_change_reruns(runner, tmp_path):

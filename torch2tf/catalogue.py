@@ -31,6 +31,10 @@ CATALOGUE = (
           "lock every transitive pin (`invoke env.lock`)"),
     Known("OpTooNew", r"No op named (\w+) in defined operations", "the graph uses an op added after the "
           "target TensorFlow", "take a route that converts in the target runtime, or downgrade the graph"),
+    Known("OpSignatureChanged", r"NodeDef expected inputs '[^']*' do not match \d+ inputs specified",
+          "the converter's TF 2 graph uses an op whose inputs changed after the target TensorFlow (TF 2 control "
+          "flow: a while loop over TensorLists, as onnx2tf writes a GRU or LSTM)",
+          "take a route that converts in the target runtime (onnx-tf 1.x, where adapt unrolls GRU and LSTM)"),
     Known("AttrTooNew", r"NodeDef mentions attr '(\w+)' not in Op", "the graph carries an attr added after "
           "the target TensorFlow", "strip attrs the target's OpDef lacks (downgrade), or convert in the target"),
     Known("PyFunc", r"KeyError: 'pyfunc_\d+'", "onnx-tf <= 1.3 fell back to tf.py_func (e.g. ceil_mode pools); "

@@ -9,8 +9,9 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 log = logging.getLogger("torch2tf")
 
@@ -82,10 +83,14 @@ PARENT_ENV = "TORCH2TF_PARENT_PID"      # read by stages/_protocol.py's watch_pa
 
 def run(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, log_path: Path | None = None,
-        capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
+        capture: bool = False, timeout: float | None = None,
+        stalled: Callable[[], bool] | None = None) -> subprocess.CompletedProcess:
     """Run argv to completion in its own process group; output goes to `log_path` (appended), is
     captured, or is inherited. On timeout or any interruption the whole group is stopped and the
     exception (subprocess.TimeoutExpired, Interrupted, ...) propagates.
+
+    `stalled`, polled twice a second, stops the child the same way when it returns True (a batch of
+    stage requests whose current one hangs).
 
     Never raises on a non-zero exit: callers turn the code into a Torch2TFError that names
     what was running and where its log is.
@@ -111,7 +116,7 @@ def run(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = No
         with _live_lock:
             _live.add(p)
         try:
-            stdout, stderr = p.communicate(timeout=timeout)
+            stdout, stderr = _communicate(p, timeout, stalled)
         except BaseException:
             _kill_group(p)
             raise
@@ -121,6 +126,18 @@ def run(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = No
     if _stop.is_set():
         raise Interrupted(_stop_signal[0])
     return subprocess.CompletedProcess(argv, p.returncode, stdout, stderr)
+
+
+def _communicate(p: subprocess.Popen, timeout: float | None, stalled: Callable[[], bool] | None):
+    if stalled is None:
+        return p.communicate(timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            return p.communicate(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stalled() or (deadline is not None and time.monotonic() > deadline):
+                raise
 
 
 def tail(path: Path, lines: int = 15) -> str:

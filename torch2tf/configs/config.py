@@ -18,7 +18,7 @@ CONFIG_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
 RESERVED_NAMES = {"matrix", "batch.json", "logs", "slurm"}      # what the tool itself writes under artifacts/
 MIN_OPSET = 7                                          # what torch.onnx and every route here handle
 
-DTYPES = {"float32", "float16", "float64", "int64", "int32", "uint8", "bool"}
+DTYPES = {"float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool"}
 PREPROCESS = {"imagenet", "unit"}
 FORMATS = {"frozen_pb", "saved_model", "tflite"}
 
@@ -284,3 +284,14 @@ def load_config(path: Path) -> PipelineConfig:
         route=None if route is None else typed(route, str, f"{where}: route", "route"),
         formats=_formats(raw.get("formats"), f"{where}: formats"),
         timeout=None if timeout is None else float(number(timeout, f"{where}: timeout", "timeout", minimum=1)))
+
+
+def onnx_file_config(onnx_path: Path, name: str, target: str, atol: float, rtol: float) -> PipelineConfig:
+    """What a config of `model: {onnx: FILE}` and nothing else (no inputs:, no outputs:) loads as:
+    for `invoke conformance`, which converts hundreds of files it holds no YAML for."""
+    where = str(onnx_path)
+    onnx = read_onnx(onnx_path, where)
+    return PipelineConfig(path=onnx_path, name=config_name(name, where),
+                          model=ModelSpec(factory=None, kwargs={}, weights=None, model_file=None, onnx=onnx),
+                          inputs=_onnx_inputs(None, onnx, onnx_path.parent, where),
+                          outputs=_onnx_outputs(None, onnx, where), target=target, atol=atol, rtol=rtol)

@@ -17,7 +17,8 @@ from torch2tf.errors import ConfigError
 
 SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")       # config.TENSOR_NAME: what every runtime here takes
 # onnx TensorProto data types -> the dtypes a config may name
-DTYPES = {1: "float32", 2: "uint8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
+          10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
 
 
 @dataclass(frozen=True)

@@ -192,17 +192,7 @@ class StageRunner:
             return {}
 
     def _failure(self, stage, env_name, out_dir, key, result, code) -> StageError:
-        log = self._keep_failed(stage, out_dir, key)
-        err = result.get("error") or {}
-        text = err.get("message") or f"{_death(code, log)}\n{proc.tail(log)}"
-        known = catalogue.match(text + "\n" + proc.tail(log, 40))
-        hint = err.get("hint") or (f"{known.cause}: {known.fix}" if known else
-                                   "read the log; `invoke env.run --name " + env_name + " ...` reproduces in the env")
-        # a kind the stage declared is the stage's word: the catalogue only names what it left unnamed
-        kind = err.get("type") if err.get("declared") or not known else known.error_class
-        return StageError(f"stage {stage} failed: {text}", where=f"stage {stage}, env {env_name}", hint=hint, log=log,
-                          error_class=kind, stage=stage, env=env_name, cause=err.get("cause") or first_line(text),
-                          route_independent=bool(err.get("route_independent")))
+        return failure_of(stage, env_name, result, code, self._keep_failed(stage, out_dir, key))
 
     def _load(self, stage, env_name, key, entry, seconds, cached) -> StageRun:
         result = json.loads((entry / "result.json").read_text())
@@ -210,6 +200,21 @@ class StageRunner:
         return StageRun(stage=stage, env=env_name, key=key, outputs=outputs, metrics=result.get("metrics", {}),
                         warnings=result.get("warnings", []), seconds=seconds, cached=cached,
                         log=entry / "stage.log")
+
+
+def failure_of(stage: str, env_name: str, result: dict, code: int, log: Path) -> StageError:
+    """A failed stage run as the error the user reads: the stage's own kind, message and hint, else
+    what the catalogue of known messages says of its log."""
+    err = result.get("error") or {}
+    text = err.get("message") or f"{_death(code, log)}\n{proc.tail(log)}"
+    known = catalogue.match(text + "\n" + proc.tail(log, 40))
+    hint = err.get("hint") or (f"{known.cause}: {known.fix}" if known else
+                               "read the log; `invoke env.run --name " + env_name + " ...` reproduces in the env")
+    # a kind the stage declared is the stage's word: the catalogue only names what it left unnamed
+    kind = err.get("type") if err.get("declared") or not known else known.error_class
+    return StageError(f"stage {stage} failed: {text}", where=f"stage {stage}, env {env_name}", hint=hint, log=log,
+                      error_class=kind, stage=stage, env=env_name, cause=err.get("cause") or first_line(text),
+                      route_independent=bool(err.get("route_independent")))
 
 
 def _death(code: int, log: Path) -> str:

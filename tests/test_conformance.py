@@ -1,0 +1,144 @@
+"""`invoke conformance` without the stacks: reading a node-test suite, planning its chains from the
+real compat.yaml, and the page written from results. The real run is tests/test_conformance_real.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from torch2tf.configs.compat import load_compat
+from torch2tf.conformance import render
+from torch2tf.conformance.run import SKIPPED, chains_for, check_without
+from torch2tf.conformance.suite import find_suite, load_suite
+from torch2tf.errors import ConfigError
+from torch2tf.run.plan import From
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _node_test(root: Path, name: str, opset: int = 9, domain: str = "", sequence: bool = False) -> None:
+    """A node test as the ONNX suite lays one out: model.onnx and test_data_set_0/*.pb."""
+    d = root / name
+    (d / "test_data_set_0").mkdir(parents=True)
+    x_type = helper.make_value_info("x", helper.make_sequence_type_proto(
+        helper.make_tensor_type_proto(TensorProto.FLOAT, [3]))) if sequence else \
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], domain=domain)], name, [x_type],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(domain, opset)])
+    model.ir_version = 4
+    onnx.save(model, str(d / "model.onnx"))
+    x = np.array([[-1, 2, -3], [4, -5, 6]], np.float32)
+    (d / "test_data_set_0" / "input_0.pb").write_bytes(numpy_helper.from_array(x).SerializeToString())
+    (d / "test_data_set_0" / "output_0.pb").write_bytes(numpy_helper.from_array(np.maximum(x, 0)).SerializeToString())
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    root = tmp_path / "node"
+    _node_test(root, "test_relu")
+    _node_test(root, "test_relu_new", opset=13)
+    _node_test(root, "test_training", domain="ai.onnx.preview.training")
+    _node_test(root, "test_sequence", sequence=True)
+    return root
+
+
+def test_the_suite_is_read_with_its_tensors_as_npy_and_filtered(suite, tmp_path):
+    tests = load_suite(suite, tmp_path / "data")
+    assert [t.name for t in tests] == ["test_relu", "test_sequence"]      # opset 13 and training ops left out
+    relu = tests[0]
+    assert relu.opset == 9 and relu.ops == ("Relu",) and not relu.problem
+    assert np.load(dict(relu.outputs)["y"]).tolist() == [[0, 2, 0], [4, 0, 6]]
+    assert "sequence" in tests[1].problem
+    assert [t.name for t in load_suite(suite, tmp_path / "data", max_opset=13)][:2] == ["test_relu", "test_relu_new"]
+    assert [t.name for t in load_suite(suite, tmp_path / "data", "test_relu*")] == ["test_relu"]
+    with pytest.raises(ConfigError, match="no node test"):
+        load_suite(suite, tmp_path / "data", "test_gru_*")
+
+
+def test_a_missing_suite_says_which_env_to_rebuild(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        find_suite(tmp_path)
+    assert "invoke env.build --name torch17" in info.value.hint
+
+
+def test_every_route_of_the_legacy_targets_gets_the_pipeline_steps_fed_by_the_test(suite, tmp_path):
+    compat = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
+    tests = load_suite(suite, tmp_path / "data")
+    chains = chains_for(tests, ["tf1.4", "tf1.13", "tf1.15"], compat, set(), (), set())
+    routes = sum(len(compat.routes(t)) for t in ("tf1.4", "tf1.13", "tf1.15"))
+    assert len(chains) == 2 * routes
+    relu = [c for c in chains if c.cell.test == "test_relu"]
+    for chain in relu:
+        labels = [s.label for s in chain.steps]
+        assert labels[-1] == "verify" and not set(labels) & SKIPPED
+        verify = chain.steps[-1]
+        assert verify.inputs["ref.y"] == From("import", "ref.y") and chain.sources["ref.y"].name == "output.y.npy"
+        assert verify.params["atol"] == 1e-7
+    legacy = next(c for c in relu if c.cell.route == "onnx-tf-1.1.2-opset7")
+    assert [s.label for s in legacy.steps] == ["opset", "adapt", "convert", "verify"]
+    assert legacy.steps[0].params["opset"] == 7      # the version converter: 9 -> 7 for onnx-tf 1.1.2
+    sequence = [c for c in chains if c.cell.test == "test_sequence"]
+    assert all(c.cell.error_class == "NotFeedable" and not c.steps for c in sequence)
+
+
+def test_without_leaves_the_named_rewrites_and_lowerings_out(suite, tmp_path):
+    compat = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
+    tests = load_suite(suite, tmp_path / "data", "test_relu")
+    rewrites = {"unroll_gru", "unroll_lstm"}
+    chains = chains_for(tests, ["tf1.4"], compat, set(), ("unroll_gru", "Fill"), rewrites)
+    adapt = next(s for c in chains for s in c.steps if s.label == "adapt")
+    assert "unroll_gru" not in adapt.params and adapt.params.get("unroll_lstm")
+    downgrade = next(s for c in chains for s in c.steps if s.stage == "downgrade")
+    assert downgrade.params["without"] == ["Fill"]
+    with pytest.raises(ConfigError, match="neither"):
+        check_without(("fold_everything",), rewrites)
+
+
+def _results(cells, without=()):
+    return {"suite": {"source": "onnx 1.8.1 wheel in torch17", "tests": 3, "max_opset": 11, "pattern": ""},
+            "targets": {"tf1.4": ["onnx-tf-1.1.2-opset7", "onnx2tf-downgrade"]},
+            "tolerance": {"atol": 1e-7, "rtol": 1e-3},
+            "without": list(without), "seconds": 60.0, "jobs": 2,
+            "tests": {"test_relu": {"opset": 9, "ops": ["Relu"]}, "test_gru": {"opset": 9, "ops": ["GRU"]},
+                      "test_zeros": {"opset": 9, "ops": ["ConstantOfShape"]}},
+            "cells": cells}
+
+
+def _cell(test, route, passed, cls="", cause="", weak=False):
+    return {"test": test, "target": "tf1.4", "route": route, "passed": passed, "error_class": cls, "cause": cause,
+            "weak": weak}
+
+
+def test_the_page_gives_totals_best_routes_and_every_failure_with_its_reason():
+    after = _results([_cell("test_relu", "onnx-tf-1.1.2-opset7", True), _cell("test_relu", "onnx2tf-downgrade", True),
+                      _cell("test_gru", "onnx-tf-1.1.2-opset7", False, "NotImplementedError",
+                            "GRU op | not implemented"),
+                      _cell("test_gru", "onnx2tf-downgrade", False, "TypeError", "\x1b[31mNone\x1b[0m"),
+                      _cell("test_zeros", "onnx-tf-1.1.2-opset7", False, "OpsetConversionError", "no adapter"),
+                      _cell("test_zeros", "onnx2tf-downgrade", True, weak=True)])
+    before = _results([_cell("test_relu", "onnx-tf-1.1.2-opset7", True),
+                       _cell("test_zeros", "onnx2tf-downgrade", False, "NotFound", "Fill")], without=["Fill"])
+    page = render.render(render.compact(after), render.compact(before))
+    assert "| tf1.4 | 1/3 | **2/3** | test_zeros |" in page                       # before / after / gained
+    assert "| tf1.4 | onnx-tf-1.1.2-opset7 | **1**/3 | 0 | 2 |" in page
+    assert "| tf1.4 | onnx2tf-downgrade | **2**/3 | 1 | 1 | TypeError 1 |" in page
+    assert "| GRU | 1 | none 0/1 |" in page and "| Relu | 1 | 1.1.2-opset7 1/1 |" in page
+    gru_row = next(line for line in page.splitlines() if line.startswith("| test_gru |"))
+    assert "**no route**" in gru_row and "GRU op \\| not implemented" in gru_row and "\x1b" not in gru_row
+    assert "onnx2tf-dg (weak)" in page
+
+
+def test_docs_are_written_again_from_the_kept_json(tmp_path):
+    after = _results([_cell("test_relu", "onnx-tf-1.1.2-opset7", True)])
+    render.write_docs(tmp_path, after, None)
+    first = (tmp_path / "CONFORMANCE.md").read_text()
+    (tmp_path / "CONFORMANCE.md").unlink()
+    render.write_docs(tmp_path, None, None)
+    assert (tmp_path / "CONFORMANCE.md").read_text() == first
+    with pytest.raises(ConfigError, match="no conformance results"):
+        render.write_docs(tmp_path / "empty", None, None)

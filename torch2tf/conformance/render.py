@@ -1,0 +1,173 @@
+"""docs/CONFORMANCE.md from a conformance run (and, for the "before" column, a run with the gap
+closures left out: `--without`). docs/conformance.json keeps both runs' cells, so the page can be
+written again without running anything."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from torch2tf.errors import ConfigError
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CAUSE_CHARS = 160
+
+
+def compact(results: dict) -> dict:
+    """A run as docs/conformance.json keeps it: every cell, without the per-run paths."""
+    keep = ("suite", "targets", "tolerance", "without", "tests", "seconds", "jobs")
+    out = {k: results[k] for k in keep if k in results}
+    out["cells"] = [[c["test"], c["target"], c["route"], bool(c.get("passed")), c.get("error_class", ""),
+                     clean(c.get("cause", "")), c.get("step", ""), bool(c.get("weak"))] for c in results["cells"]]
+    return out
+
+
+def _cells(run: dict) -> list[dict]:
+    keys = ("test", "target", "route", "passed", "error_class", "cause", "step", "weak")
+    return [dict(zip(keys, c)) for c in run["cells"]]
+
+
+def clean(text: str) -> str:
+    """One line for a table: no colour escapes, no pipes, no onnx build paths."""
+    text = ANSI.sub("", text or "")
+    text = re.sub(r"/tmp/pip-req-build-\w+/", "", text)
+    text = " ".join(text.split())
+    return text[:CAUSE_CHARS] + ("..." if len(text) > CAUSE_CHARS else "")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def short(route: str) -> str:
+    return route.replace("onnx-tf-", "").replace("-downgrade", "-dg")
+
+
+def passing_by_target(cells: list[dict]) -> dict[str, set[str]]:
+    """target -> the tests some route of it passes."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for c in cells:
+        if c["passed"]:
+            out[c["target"]].add(c["test"])
+    return out
+
+
+def render(after: dict, before: dict | None) -> str:
+    cells = _cells(after)
+    tests = after["tests"]
+    targets = list(after["targets"])
+    n = len(tests)
+    lines = ["# ONNX node-test conformance of the TF 1.x routes", "",
+             f"Every node test of the ONNX backend suite ({after['suite']['source']}; the {n} tests at opset <= "
+             f"{after['suite']['max_opset']}) converted by every route of {', '.join(targets)} exactly as "
+             "`invoke pipeline` converts a model (opset step, adapt, convert, downgrade), then run in that "
+             "target's own TensorFlow and compared with the test's expected outputs (rtol "
+             f"{after['tolerance']['rtol']:g}, atol {after['tolerance']['atol']:g}: the ONNX backend runner's own). "
+             f"Written by `invoke conformance --docs` from a full run: {after['seconds'] / 60:.1f} min wall on "
+             f"{after['jobs']} cores.", "",
+             "A node test feeds every operand as a graph input, weights too: a converter that needs constant "
+             "weights (onnx2tf for Conv and InstanceNormalization; torch2tf's GRU / LSTM unrolling) fails here "
+             "where a real model, whose weights are initializers, converts. A *weak* pass is one whose expected "
+             "output is all zeros: it could not have caught a broken conversion.", ""]
+    lines += _per_target(cells, targets, n, before)
+    lines += _per_route(cells, after["targets"])
+    lines += _per_op(cells, tests, targets)
+    lines += _per_test(cells, tests, targets)
+    return "\n".join(lines) + "\n"
+
+
+def _per_target(cells, targets, n, before) -> list[str]:
+    now = passing_by_target(cells)
+    out = ["## Per target: node tests that pass by at least one route", ""]
+    if before:
+        then = passing_by_target(_cells(before))
+        out += [f"*Before* is the same suite with item 3's gap closures left out (`--without "
+                f"{','.join(before['without'])}`).", "",
+                "| target | before | after | gained |", "|---|---|---|---|"]
+        for t in targets:
+            gained = sorted(now[t] - then[t])
+            out.append(f"| {t} | {len(then[t])}/{n} | **{len(now[t])}/{n}** | {', '.join(gained) or '-'} |")
+    else:
+        out += ["| target | pass |", "|---|---|"] + [f"| {t} | **{len(now[t])}/{n}** |" for t in targets]
+    return out + [""]
+
+
+def _per_route(cells, routes_of) -> list[str]:
+    out = ["## Per target and route: totals", "",
+           "| target | route | pass | weak passes | fail | most common failure |", "|---|---|---|---|---|---|"]
+    by = defaultdict(list)
+    for c in cells:
+        by[(c["target"], c["route"])].append(c)
+    for target, routes in routes_of.items():
+        for route in routes:
+            group = by[(target, route)]
+            passed = [c for c in group if c["passed"]]
+            classes = defaultdict(int)
+            for c in group:
+                if not c["passed"]:
+                    classes[c["error_class"]] += 1
+            common = ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1])[:3])
+            out.append(f"| {target} | {route} | **{len(passed)}**/{len(group)} | {sum(c['weak'] for c in passed)} | "
+                       f"{len(group) - len(passed)} | {common or '-'} |")
+    return out + [""]
+
+
+def _per_op(cells, tests, targets) -> list[str]:
+    out = ["## Per op: the best route", "", "For each op, the route of each target that passes most of the tests "
+           "using that op (passes / tests).", "", "| op | tests | " + " | ".join(targets) + " |",
+           "|---|---|" + "---|" * len(targets)]
+    tests_of = defaultdict(set)
+    for name, info in tests.items():
+        for op in info["ops"]:
+            tests_of[op].add(name)
+    passed = defaultdict(set)        # (target, route) -> tests
+    routes = defaultdict(list)
+    for c in cells:
+        if c["route"] not in routes[c["target"]]:
+            routes[c["target"]].append(c["route"])
+        if c["passed"]:
+            passed[(c["target"], c["route"])].add(c["test"])
+    for op in sorted(tests_of):
+        names = tests_of[op]
+        row = []
+        for t in targets:
+            best = max(routes[t], key=lambda r: len(passed[(t, r)] & names))
+            k = len(passed[(t, best)] & names)
+            row.append(f"{short(best)} {k}/{len(names)}" if k else f"none 0/{len(names)}")
+        out.append(f"| {op} | {len(names)} | " + " | ".join(row) + " |")
+    return out + [""]
+
+
+def _per_test(cells, tests, targets) -> list[str]:
+    out = ["## Per test", "", "Routes that pass, then each failing route with its error class and the first line "
+           "of its message. Route names shortened: `1.1.2-opset7` is onnx-tf-1.1.2-opset7, `-dg` a downgrade route.",
+           "", "| test | opset | " + " | ".join(targets) + " |", "|---|---|" + "---|" * len(targets)]
+    by = defaultdict(list)
+    for c in cells:
+        by[(c["test"], c["target"])].append(c)
+    for name in sorted(tests):
+        row = []
+        for t in targets:
+            group = by[(name, t)]
+            ok = [short(c["route"]) + (" (weak)" if c["weak"] else "") for c in group if c["passed"]]
+            bad = [f"{short(c['route'])}: {c['error_class']}: {_md(c['cause'])}" for c in group if not c["passed"]]
+            row.append("<br>".join((["pass " + ", ".join(ok)] if ok else ["**no route**"]) + ["✗ " + b for b in bad]))
+        out.append(f"| {name} | {tests[name]['opset']} | " + " | ".join(row) + " |")
+    return out
+
+
+def write_docs(docs_dir: Path, after: dict | None, before: dict | None) -> Path:
+    """Write docs/CONFORMANCE.md and docs/conformance.json; runs not given are read from the json."""
+    store = docs_dir / "conformance.json"
+    kept = json.loads(store.read_text()) if store.is_file() else {}
+    runs = {"after": compact(after) if after else kept.get("after"),
+            "before": compact(before) if before else kept.get("before")}
+    if runs["after"] is None:
+        raise ConfigError("no conformance results to write the page from", where=str(store),
+                          hint="run `invoke conformance` first")
+    store.write_text(json.dumps(runs, separators=(",", ":")) + "\n")
+    page = docs_dir / "CONFORMANCE.md"
+    page.write_text(render(runs["after"], runs["before"]))
+    return page

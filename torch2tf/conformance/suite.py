@@ -1,0 +1,140 @@
+"""The ONNX backend node tests: an outside conformance suite of small one-op models, each with its
+inputs and the outputs the ONNX reference gives (onnx/backend/test/data/node/<test>/ with
+model.onnx and test_data_set_0/{input,output}_<i>.pb).
+
+The suite is the copy in the default export stack's onnx wheel (onnx 1.8.1 in torch17: 775 tests,
+467 at opset <= 11, the opsets a TF 1.x route reads); onnx >= 1.23 ships none. The tensors are read
+on the host and written once as .npy, the form the verify stage feeds and compares.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch2tf.errors import ConfigError
+
+SUITE = "onnx/backend/test/data/node"
+SOURCE_OF_DEFAULT = "the onnx wheel of the default export stack"
+
+
+@dataclass(frozen=True)
+class NodeTest:
+    name: str
+    model: Path
+    opset: int
+    ops: tuple[str, ...]
+    inputs: tuple[tuple[str, Path], ...]       # graph input name -> its .npy
+    outputs: tuple[tuple[str, Path], ...]      # graph output name -> the expected .npy
+    problem: str = ""                           # why its data cannot be fed (a sequence input): every route fails alike
+
+
+def find_suite(env_path: Path) -> Path:
+    """The node tests inside a built env's onnx package."""
+    found = sorted(env_path.glob(f"lib/python*/site-packages/{SUITE}"))
+    if not found:
+        raise ConfigError(f"no ONNX node tests in {env_path}", where=str(env_path),
+                          hint="the default export stack's onnx wheel ships them (onnx <= 1.20): rebuild it with "
+                               "`invoke env.build --name torch17 --fresh`")
+    return found[0]
+
+
+def _opset(model) -> int | None:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return max(versions) if versions else None
+
+
+def _tensor_file(pb: Path, npy: Path) -> str:
+    """One test_data_set .pb (a TensorProto) as .npy; '' or why it cannot be."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    tensor = onnx.TensorProto()
+    tensor.ParseFromString(pb.read_bytes())
+    array = numpy_helper.to_array(tensor)
+    if array.dtype.kind in "OSU":
+        return f"{pb.name} holds strings"
+    if not npy.exists():
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = npy.with_suffix(".tmp.npy")
+        np.save(tmp, array)
+        tmp.replace(npy)
+    return ""
+
+
+def _io(directory: Path, values, kind: str, data_dir: Path) -> tuple[tuple, str]:
+    pairs, problem = [], ""
+    for i, value in enumerate(values):
+        pb = directory / "test_data_set_0" / f"{kind}_{i}.pb"
+        npy = data_dir / f"{kind}.{value.name}.npy"
+        if not value.type.HasField("tensor_type"):
+            problem = problem or f"{kind} {value.name!r} is a {value.type.WhichOneof('value')}, not a tensor"
+        elif not pb.is_file():
+            problem = problem or f"the test has no {pb.name}"
+        else:
+            problem = problem or _tensor_file(pb, npy)
+        pairs.append((value.name, npy))
+    return tuple(pairs), problem
+
+
+def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
+    """One node test, its tensors written under data_dir; None when it is not ai.onnx (training ops)."""
+    import onnx
+    model = onnx.load(str(directory / "model.onnx"))
+    opset = _opset(model)
+    if opset is None:
+        return None
+    initializers = {t.name for t in model.graph.initializer}
+    ins, p_in = _io(directory, [v for v in model.graph.input if v.name not in initializers], "input", data_dir)
+    outs, p_out = _io(directory, list(model.graph.output), "output", data_dir)
+    return NodeTest(name=directory.name, model=directory / "model.onnx", opset=opset,
+                    ops=tuple(sorted({n.op_type for n in model.graph.node})), inputs=ins, outputs=outs,
+                    problem=p_in or p_out)
+
+
+def load_suite(suite_dir: Path, data_dir: Path, pattern: str = "", max_opset: int = 11) -> list[NodeTest]:
+    """The tests whose names match `pattern` (comma-separated fnmatch patterns; '' takes all) at
+    opset <= max_opset, sorted by name. Read once: data_dir keeps an index of what was read."""
+    index_path = data_dir / "index.json"
+    index = {}
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+    if index.get("suite") != str(suite_dir):
+        index = {"suite": str(suite_dir), "tests": {}}
+    patterns = [p.strip() for p in pattern.split(",") if p.strip()]
+    tests = []
+    for directory in sorted(p for p in suite_dir.iterdir() if (p / "model.onnx").is_file()):
+        if patterns and not any(fnmatch.fnmatchcase(directory.name, p) for p in patterns):
+            continue
+        if directory.name not in index["tests"]:
+            test = read_test(directory, data_dir / directory.name)
+            index["tests"][directory.name] = _as_json(test)
+        test = _from_json(index["tests"][directory.name])
+        if test is not None and test.opset <= max_opset:
+            tests.append(test)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = index_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index))
+    tmp.replace(index_path)
+    if patterns and not tests:
+        raise ConfigError(f"no node test at opset <= {max_opset} matches {pattern!r}", where="--tests",
+                          hint=f"names as in {suite_dir} (e.g. test_relu, 'test_gru_*')")
+    return tests
+
+
+def _as_json(test: NodeTest | None):
+    if test is None:
+        return None
+    return {"name": test.name, "model": str(test.model), "opset": test.opset, "ops": list(test.ops),
+            "inputs": [[n, str(p)] for n, p in test.inputs], "outputs": [[n, str(p)] for n, p in test.outputs],
+            "problem": test.problem}
+
+
+def _from_json(raw) -> NodeTest | None:
+    if raw is None:
+        return None
+    return NodeTest(name=raw["name"], model=Path(raw["model"]), opset=raw["opset"], ops=tuple(raw["ops"]),
+                    inputs=tuple((n, Path(p)) for n, p in raw["inputs"]),
+                    outputs=tuple((n, Path(p)) for n, p in raw["outputs"]), problem=raw["problem"])
