@@ -57,35 +57,45 @@ def fold_batchnorm(model, helper, numpy_helper):
 
 
 def decompose_instancenorm(model, helper, numpy_helper):
-    """InstanceNormalization(x, scale, B) with constant scale and B and a known rank -> ReduceMean, Sub,
-    Mul, ReduceMean, Add, Sqrt, Div, Mul, Add: the mean and the (biased) variance per sample and channel
-    over the spatial axes, as ONNX defines it; every op there is in opset 1."""
+    """InstanceNormalization(x, scale, B) of a known rank -> ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt,
+    Div, Mul, Add: the mean and the (biased) variance per sample and channel over the spatial axes, as
+    ONNX defines it; every op there is in opset 1. Constant scale and B are reshaped to [C, 1, ...];
+    computed ones (a graph input) get an Unsqueeze (its axes an attribute: opset < 13)."""
     graph = model.graph
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     consts = onnx_graph.constants(graph, numpy_helper, helper)
     shapes = onnx_graph.shapes_of(model)
     nodes, count = [], 0
     for node in graph.node:
         x = node.input[0] if node.input else None
-        if node.op_type != "InstanceNormalization" or not shapes.get(x) or node.input[1] not in consts \
-                or node.input[2] not in consts:
+        computed = [n for n in node.input[1:3] if n not in consts]
+        if node.op_type != "InstanceNormalization" or not shapes.get(x) or (computed and opset >= 13):
             nodes.append(node)
             continue
         rank = len(shapes[x])
         axes, shape = list(range(2, rank)), [-1] + [1] * (rank - 2)       # [C, 1, 1]: per channel
         eps = onnx_graph.attrs(helper, node).get("epsilon", 1e-5)
         p = onnx_graph.unique_name(graph, node.output[0]) + "__in/"
-        graph.initializer.extend([
-            numpy_helper.from_array(consts[node.input[1]].astype(np.float32).reshape(shape), p + "scale"),
-            numpy_helper.from_array(consts[node.input[2]].astype(np.float32).reshape(shape), p + "bias"),
-            numpy_helper.from_array(np.array(eps, np.float32), p + "eps")])
+        per_channel = {}
+        for name, value in (("scale", node.input[1]), ("bias", node.input[2])):
+            if value in consts:
+                graph.initializer.extend([numpy_helper.from_array(consts[value].astype(np.float32).reshape(shape),
+                                                                  p + name)])
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [value], [p + name], name=p + name,
+                                              axes=list(range(1, rank - 1))))
+            per_channel[name] = p + name
+        graph.initializer.extend([numpy_helper.from_array(np.array(eps, np.float32), p + "eps")])
         steps = [("ReduceMean", [x], "mean", {"axes": axes, "keepdims": 1}), ("Sub", [x, p + "mean"], "centred", {}),
                  ("Mul", [p + "centred", p + "centred"], "square", {}),
                  ("ReduceMean", [p + "square"], "var", {"axes": axes, "keepdims": 1}),
                  ("Add", [p + "var", p + "eps"], "var_eps", {}), ("Sqrt", [p + "var_eps"], "std", {}),
-                 ("Div", [p + "centred", p + "std"], "normed", {}), ("Mul", [p + "normed", p + "scale"], "scaled", {})]
+                 ("Div", [p + "centred", p + "std"], "normed", {}),
+                 ("Mul", [p + "normed", per_channel["scale"]], "scaled", {})]
         for op, inputs, name, attrs in steps:
             nodes.append(helper.make_node(op, inputs, [p + name], name=p + name, **attrs))
-        nodes.append(helper.make_node("Add", [p + "scaled", p + "bias"], list(node.output), name=node.name or p + "out"))
+        nodes.append(helper.make_node("Add", [p + "scaled", per_channel["bias"]], list(node.output),
+                                      name=node.name or p + "out"))
         count += 1
     return onnx_graph.replace_nodes(graph, nodes, count)
 

@@ -6,6 +6,7 @@ import os
 import re
 
 import _onnx_rewrites
+import _opset_down
 import _protocol
 from _protocol import StageFailure
 
@@ -79,10 +80,28 @@ def static_shapes(graph, static):
     return notes
 
 
+# the version converter's C++ asserts (with a source path) -> one readable line: (pattern, wording)
+CONVERTER_MESSAGES = (
+    (r"No Adapter (From|To) Version \$?(\d+) for (\w+)",
+     lambda m: "has no adapter for %s %s opset %s" % (m.group(3), m.group(1).lower(), m.group(2))),
+    (r"No Adapter For (\w+)", lambda m: "has no adapter for %s" % m.group(1)),
+    (r"No Previous Version of (\w+) exists", lambda m: "finds no earlier version of %s" % m.group(1)),
+)
+
+
+def converter_cause(text, version, current, opset):
+    for pattern, words in CONVERTER_MESSAGES:
+        found = re.search(pattern, text)
+        if found:
+            return "onnx %s's version converter %s (converting %d -> %d)" % (version, words(found), current, opset)
+    return "onnx %s's version converter: %s" % (version, re.sub(r"^.*?\.(?:h|cc):\d+: ", "", text))
+
+
 def convert_opset(model, current, opset, onnx, version_converter):
     """onnx's version converter, which (before onnx 1.9) takes an initializer for an undefined input
     unless it is a graph input too: such inputs are listed for the conversion and dropped after."""
-    from onnx import helper
+    from onnx import helper, numpy_helper
+    aside, stand_ins = _opset_down.set_aside(model, current, opset, helper, numpy_helper)
     listed = set(i.name for i in model.graph.input)
     added = [i.name for i in model.graph.initializer if i.name not in listed]
     model.graph.input.extend([helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
@@ -92,17 +111,7 @@ def convert_opset(model, current, opset, onnx, version_converter):
     except Exception as exc:  # noqa: BLE001 - its messages are C++ asserts; name the op they refuse
         text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         op = re.search(r"for (\w+)\s*$", text) or re.search(r"[Oo]p(?:erator)? (\w+)", text)
-        adapter = re.search(r"No (?:Adapter From|Previous) Version (?:\$|of )?(\w+)(?: for (\w+))?", text)
-        # its messages are C++ asserts with a source path: say the same in one readable line
-        first = re.search(r"No Previous Version of (\w+) exists", text)
-        if adapter and adapter.group(2):
-            cause = ("onnx %s's version converter has no adapter for %s from opset %s (converting %d -> %d)"
-                     % (onnx.__version__, adapter.group(2), adapter.group(1), current, opset))
-        elif first:     # the op did not exist yet at the opset asked for
-            cause = ("%s did not exist yet at opset %d (onnx %s's version converter: no earlier version of it)"
-                     % (first.group(1), opset, onnx.__version__))
-        else:
-            cause = "onnx %s's version converter: %s" % (onnx.__version__, text)
+        cause = converter_cause(text, onnx.__version__, current, opset)
         raise StageFailure("onnx %s's version converter cannot take the model from opset %d to %d%s: %s"
                            % (onnx.__version__, current, opset, " (op %s)" % op.group(1) if op else "", text),
                            hint="a route whose converter reads opset %d as it is (leave route: out and torch2tf "
@@ -112,7 +121,7 @@ def convert_opset(model, current, opset, onnx, version_converter):
     keep = [i for i in model.graph.input if i.name not in drop]
     del model.graph.input[:]
     model.graph.input.extend(keep)
-    return model
+    return _opset_down.put_back(model, aside, stand_ins)
 
 
 def run(request):

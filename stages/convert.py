@@ -162,7 +162,9 @@ def convert_onnx2tf(request):
     import tensorflow as tf
     params = request["params"]
     saved = os.path.join(request["output_dir"], "saved_model.onnx2tf")
-    kwargs, nchw = {}, params.get("layout", "nchw") == "nchw"
+    # a frozen graph for TF 1.x: recurrent layers unrolled (a TF 2 while loop over TensorLists does not
+    # load in TF 1.x) and a grouped convolution as per-group convolutions (TF 1.x has no grouped Conv2D)
+    kwargs, nchw = {"enable_rnn_unroll": True, "disable_group_convolution": True}, params.get("layout", "nchw") == "nchw"
     in_shapes, out_shapes = onnx_io_shapes(request["inputs"]["model"])
     if nchw:    # onnx2tf keeps only 3D / 4D / 5D inputs channels-first (AssertionError on any other)
         keep = [n for n in params["inputs"] if len(in_shapes.get(n, [0] * 4)) in (3, 4, 5)]

@@ -155,6 +155,20 @@ def test_an_instance_norm_becomes_its_definition_with_the_same_numbers():
     assert np.abs(after - before).max() < 1e-5 and np.abs(after - want).max() < 1e-5
 
 
+def test_an_instance_norm_whose_scale_and_bias_are_graph_inputs_is_decomposed_too():
+    """As the ONNX node tests feed them: an Unsqueeze gives them the per-channel shape."""
+    from onnx.reference import ReferenceEvaluator
+    rng = np.random.RandomState(1)
+    m = model([helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"])],
+              [("x", [1, 2, 3, 4, 2]), ("s", [2]), ("b", [2])], ["y"], opset=7)
+    feeds = {"x": rng.randn(1, 2, 3, 4, 2).astype(np.float32), "s": rng.rand(2).astype(np.float32),
+             "b": rng.randn(2).astype(np.float32)}
+    before = ReferenceEvaluator(m).run(None, feeds)[0]
+    assert rw.decompose_instancenorm(m, helper, numpy_helper) == 1
+    assert ops(m).count("Unsqueeze") == 2 and "InstanceNormalization" not in ops(m)
+    assert np.abs(ReferenceEvaluator(m).run(None, feeds)[0] - before).max() < 1e-5
+
+
 @pytest.mark.parametrize("direction, lbr, with_h0", [("forward", 1, False), ("bidirectional", 1, True),
                                                      ("reverse", 0, True), ("bidirectional", 0, False)])
 def test_a_gru_unrolls_into_per_step_ops_with_the_same_numbers(direction, lbr, with_h0):

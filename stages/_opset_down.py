@@ -1,0 +1,128 @@
+"""Down-steps the onnx version converter lacks (Python 3.6; onnx + numpy), for adapt's opset step.
+
+onnx (1.8 to 1.17 alike) has no adapter that takes Gemm-11 below 11, Clip-11 below 11 or Slice-10/11
+below 10, yet PyTorch's Linear, ReLU6 / Hardtanh and constant slicing at opset 11 write exactly those,
+and each has an older form with the same meaning while its inputs are what PyTorch writes. Such nodes
+are set aside while the converter takes the rest of the graph down (their outputs stand in as graph
+inputs), then come back in their older form. A new down-step is one entry in DOWN_STEPS.
+"""
+
+import numpy as np
+
+import _onnx_graph as onnx_graph
+
+
+def _gemm(node, consts, shapes, target, helper, numpy_helper, graph):
+    """Gemm-11 (C optional) -> Gemm-7/9 (C required, unidirectional broadcast, as 11): the node itself,
+    with a zero C when it has none (its width from B's shape)."""
+    if target < 7:
+        return None
+    inputs = list(node.input)
+    if len(inputs) < 3 or not inputs[2]:
+        b = shapes.get(inputs[1])
+        if not b or None in b:
+            return None
+        width = b[0] if onnx_graph.attrs(helper, node).get("transB", 0) else b[1]
+        zero = onnx_graph.unique_name(graph, node.output[0] + "__zero_c")
+        graph.initializer.extend([numpy_helper.from_array(np.zeros([width], np.float32), zero)])
+        inputs = inputs[:2] + [zero]
+    new = helper.make_node("Gemm", inputs, list(node.output), name=node.name)
+    new.attribute.extend(node.attribute)
+    return [new]
+
+
+def _clip(node, consts, shapes, target, helper, numpy_helper, graph):
+    """Clip-11 (min, max as inputs) -> Clip-6 (min, max as attributes), when both are constants."""
+    bounds = {}
+    for key, index in (("min", 1), ("max", 2)):
+        name = node.input[index] if len(node.input) > index else ""
+        if name:
+            if name not in consts:
+                return None
+            bounds[key] = float(np.asarray(consts[name]).reshape(()))
+    return [helper.make_node("Clip", [node.input[0]], list(node.output), name=node.name, **bounds)]
+
+
+def _slice(node, consts, shapes, target, helper, numpy_helper, graph):
+    """Slice-10/11 (starts, ends, axes, steps as inputs) -> Slice-1 (attributes) for opset < 10, when
+    they are constants and every step is 1; to opset 10 the node is the same (11 only allows more)."""
+    if target >= 10:
+        return [node]
+    names = list(node.input[1:]) + [""] * (4 - len(node.input[1:]))
+    if any(n and n not in consts for n in names) or not names[0] or not names[1]:
+        return None
+    starts, ends = consts[names[0]].tolist(), consts[names[1]].tolist()
+    axes = consts[names[2]].tolist() if names[2] else list(range(len(starts)))
+    if names[3] and any(s != 1 for s in consts[names[3]].tolist()):
+        return None
+    if any(a < 0 for a in axes):
+        rank = len(shapes.get(node.input[0]) or [])
+        if not rank:
+            return None
+        axes = [a + rank if a < 0 else a for a in axes]
+    return [helper.make_node("Slice", [node.input[0]], list(node.output), name=node.name,
+                             starts=starts, ends=ends, axes=axes)]
+
+
+# op -> (the first opset of the form the converter cannot take down, the lowering to the older form)
+DOWN_STEPS = {"Gemm": (11, _gemm), "Clip": (11, _clip), "Slice": (10, _slice)}
+
+
+def set_aside(model, current, target, helper, numpy_helper):
+    """Take the nodes a down-step serves out of the graph, their outputs made graph inputs. Returns
+    (the older nodes to put back, the names of the stand-in inputs); nothing when going up."""
+    graph = model.graph
+    if target >= current:
+        return [], []
+    consts, shapes, typed = onnx_graph.constants(graph, numpy_helper, helper), onnx_graph.shapes_of(model), _types(model)
+    kept, aside, stand_ins = [], [], []
+    for node in graph.node:
+        step = DOWN_STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        lowered = step[1](node, consts, shapes, target, helper, numpy_helper, graph) \
+            if step and current >= step[0] > target and all(o in typed for o in node.output) else None
+        if lowered is None:
+            kept.append(node)
+            continue
+        aside.extend(lowered)
+        stand_ins.extend(node.output)
+    if aside:
+        del graph.node[:]
+        graph.node.extend(kept)
+        graph.input.extend([typed[o] for o in stand_ins])
+    return aside, stand_ins
+
+
+def put_back(model, aside, stand_ins):
+    """The set-aside nodes back in the converted graph, in an order every input comes first."""
+    if not aside:
+        return model
+    graph = model.graph
+    keep = [i for i in graph.input if i.name not in set(stand_ins)]
+    del graph.input[:]
+    graph.input.extend(keep)
+    nodes = list(graph.node) + aside
+    del graph.node[:]
+    graph.node.extend(_topological(graph, nodes))
+    return model
+
+
+def _types(model):
+    """name -> ValueInfo (type and shape) of every value shape inference can type."""
+    from onnx import shape_inference
+    inferred = shape_inference.infer_shapes(model).graph
+    return dict((v.name, v) for v in list(inferred.value_info) + list(inferred.output))
+
+
+def _topological(graph, nodes):
+    ready = set(i.name for i in graph.input) | set(t.name for t in graph.initializer) | {""}
+    ordered, pending = [], list(nodes)
+    while pending:
+        left = [n for n in pending if not all(i in ready for i in n.input)]
+        progressed = [n for n in pending if all(i in ready for i in n.input)]
+        if not progressed:          # a cycle or an unknown input: keep the rest as they were
+            return ordered + left
+        for n in progressed:
+            ordered.append(n)
+            ready.update(n.output)
+        pending = left
+    return ordered

@@ -1,0 +1,86 @@
+"""adapt's opset step where onnx's version converter has no adapter (stages/_opset_down.py): Gemm-11,
+Clip-11 and Slice-10 taken below their opset in their older forms, with the same numbers (replayed by
+onnx's reference evaluator); and the converter's C++ asserts as one readable cause."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from conftest import ROOT
+from onnx import TensorProto, helper, numpy_helper, version_converter
+
+sys.path.insert(0, str(ROOT / "stages"))
+import adapt  # noqa: E402
+
+
+def _model(nodes, x_shape, initializers, opset=11, extra_inputs=()):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)] +
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in extra_inputs],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v), n) for n, v in initializers])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 6
+    return m
+
+
+def _down(m, opset, feeds):
+    from onnx.reference import ReferenceEvaluator
+    before = ReferenceEvaluator(m).run(None, feeds)[0]
+    current = m.opset_import[0].version
+    converted = adapt.convert_opset(m, current, opset, onnx, version_converter)
+    assert converted.opset_import[0].version == opset
+    onnx.checker.check_model(converted)
+    after = ReferenceEvaluator(converted).run(None, feeds)[0]
+    assert np.abs(after - before).max() < 1e-6
+    return converted
+
+
+@pytest.mark.parametrize("opset", [10, 9, 7])
+def test_a_linear_layer_at_opset_11_goes_down_as_gemm_with_its_bias(opset):
+    rng = np.random.RandomState(0)
+    m = _model([helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["y"])],
+               [2, 4], [("w", rng.randn(3, 4).astype(np.float32)), ("b", rng.randn(3).astype(np.float32))])
+    out = _down(m, opset, {"x": rng.randn(2, 4).astype(np.float32)})
+    assert [n.op_type for n in out.graph.node] == ["Gemm", "Relu"]
+
+
+def test_a_gemm_without_c_gets_a_zero_c_sized_from_b():
+    rng = np.random.RandomState(1)
+    m = _model([helper.make_node("Gemm", ["x", "w"], ["y"], alpha=2.0)], [2, 4], [],
+               extra_inputs=[("w", [4, 5])])
+    out = _down(m, 9, {"x": rng.randn(2, 4).astype(np.float32), "w": rng.randn(4, 5).astype(np.float32)})
+    assert len(out.graph.node[0].input) == 3
+
+
+def test_relu6_at_opset_11_goes_down_as_clip_with_attributes():
+    m = _model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [5],
+               [("lo", np.array(0, np.float32)), ("hi", np.array(6, np.float32))])
+    out = _down(m, 9, {"x": np.array([-3, 1, 5, 7, 9], np.float32)})
+    clip = out.graph.node[0]
+    assert len(clip.input) == 1 and {a.name for a in clip.attribute} == {"min", "max"}
+
+
+def test_a_constant_slice_goes_below_opset_10_as_slice_1_and_a_strided_one_is_refused():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    consts = [("s", np.array([1], np.int64)), ("e", np.array([3], np.int64)), ("a", np.array([-1], np.int64))]
+    m = _model([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])], [2, 3, 4], consts, opset=10)
+    out = _down(m, 9, {"x": x})
+    assert [a.name for a in out.graph.node[0].attribute] == ["axes", "ends", "starts"] or len(out.graph.node[0].input) == 1
+    strided = _model([helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"])], [2, 3, 4],
+                     consts + [("st", np.array([2], np.int64))], opset=10)
+    with pytest.raises(adapt.StageFailure) as info:
+        adapt.convert_opset(strided, 10, 9, onnx, version_converter)
+    assert "has no adapter for Slice" in info.value.cause
+
+
+def test_the_converters_asserts_become_one_readable_cause():
+    text = ("/tmp/pip-req-build-x/onnx/version_converter/adapters/no_previous_version.h:17: adapt: Assertion "
+            "`false` failed: No Previous Version of Mod exists")
+    assert adapt.converter_cause(text, "1.8.1", 10, 9) == \
+        "onnx 1.8.1's version converter finds no earlier version of Mod (converting 10 -> 9)"
+    text = "BaseConverter.h:57: adapter_lookup: Assertion `false` failed: No Adapter To Version $9 for Slice"
+    assert "has no adapter for Slice to opset 9" in adapt.converter_cause(text, "1.8.1", 11, 9)
+    assert "has no adapter for Pad (converting" in adapt.converter_cause("x.h:64: No Adapter For Pad", "1.8.1", 11, 9)
