@@ -110,8 +110,8 @@ def onnx_io_shapes(path):
 
 def channels_first_perm(tf_shape, onnx_shape):
     """The transpose that gives an output the ONNX layout back, or None. Where the shapes tell (onnx2tf
-    leaves some outputs as ONNX has them, and makes a rank-3 one NWC) they decide; else rank 4 / 5 are
-    taken as channels-last, as onnx2tf makes them."""
+    leaves some outputs as ONNX has them) they decide; else a rank 3 / 4 / 5 output is taken as
+    channels-last (NWC, NHWC, NDHWC), as onnx2tf makes them."""
     rank = len(tf_shape) if tf_shape is not None else None
     perm = TO_CHANNELS_FIRST.get(rank)
     if perm is None:
@@ -121,7 +121,7 @@ def channels_first_perm(tf_shape, onnx_shape):
         same, permuted = list(tf_shape) == list(onnx_shape), [tf_shape[p] for p in perm] == list(onnx_shape)
         if same != permuted:            # only one reading fits (a cube, [1, 4, 4, 4], fits both)
             return perm if permuted else None
-    return perm if rank in (4, 5) else None
+    return perm
 
 
 def freeze_saved_model(tf, saved_dir, inputs, outputs, channels_first_outputs=None):
