@@ -68,7 +68,7 @@ def _slice(node, consts, shapes, target, helper, numpy_helper, graph):
 DOWN_STEPS = {"Gemm": (11, _gemm), "Clip": (11, _clip), "Slice": (10, _slice)}
 
 
-def set_aside(model, current, target, helper, numpy_helper):
+def set_aside(model, current, target, helper, numpy_helper, without=()):
     """Take the nodes a down-step serves out of the graph, their outputs made graph inputs. Returns
     (the older nodes to put back, the names of the stand-in inputs); nothing when going up."""
     graph = model.graph
@@ -77,7 +77,7 @@ def set_aside(model, current, target, helper, numpy_helper):
     consts, shapes, typed = onnx_graph.constants(graph, numpy_helper, helper), onnx_graph.shapes_of(model), _types(model)
     kept, aside, stand_ins = [], [], []
     for node in graph.node:
-        step = DOWN_STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        step = DOWN_STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") and node.op_type not in without else None
         lowered = step[1](node, consts, shapes, target, helper, numpy_helper, graph) \
             if step and current >= step[0] > target and all(o in typed for o in node.output) else None
         if lowered is None:

@@ -16,7 +16,8 @@ CONTRACT = {
     "params": {"ir_version": False, "opset": False, "initializers_as_inputs": False, "static_shapes": False,
                "explicit_pool_pads": False, "fold_shapes": False, "fold_batchnorm": False,
                "zero_pool_pads": False, "matmul_2d": False, "unroll_lstm": False, "fold_pads": False,
-               "nearest_upsample": False, "decompose_instancenorm": False, "unroll_gru": False},
+               "nearest_upsample": False, "decompose_instancenorm": False, "unroll_gru": False,
+               "without": False},       # down-steps (_opset_down.DOWN_STEPS ops) left out: `invoke conformance --without`
     "outputs": ["model"],
 }
 
@@ -97,11 +98,11 @@ def converter_cause(text, version, current, opset):
     return "onnx %s's version converter: %s" % (version, re.sub(r"^.*?\.(?:h|cc):\d+: ", "", text))
 
 
-def convert_opset(model, current, opset, onnx, version_converter):
+def convert_opset(model, current, opset, onnx, version_converter, without=()):
     """onnx's version converter, which (before onnx 1.9) takes an initializer for an undefined input
     unless it is a graph input too: such inputs are listed for the conversion and dropped after."""
     from onnx import helper, numpy_helper
-    aside, stand_ins = _opset_down.set_aside(model, current, opset, helper, numpy_helper)
+    aside, stand_ins = _opset_down.set_aside(model, current, opset, helper, numpy_helper, without)
     listed = set(i.name for i in model.graph.input)
     added = [i.name for i in model.graph.initializer if i.name not in listed]
     model.graph.input.extend([helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
@@ -134,7 +135,7 @@ def run(request):
     opset = params.get("opset")
     current = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if opset and opset != current:
-        model = convert_opset(model, current, opset, onnx, version_converter)
+        model = convert_opset(model, current, opset, onnx, version_converter, tuple(params.get("without") or ()))
         notes.append("opset %d -> %d" % (current, opset))
 
     graph = model.graph

@@ -95,6 +95,8 @@ def test_without_leaves_the_named_rewrites_and_lowerings_out(suite, tmp_path):
     assert "unroll_gru" not in adapt.params and adapt.params.get("unroll_lstm")
     downgrade = next(s for c in chains for s in c.steps if s.stage == "downgrade")
     assert downgrade.params["without"] == ["Fill"]
+    opset = next(s for c in chains for s in c.steps if s.label == "opset")
+    assert opset.params["without"] == ["Fill"] and "without" not in adapt.params
     with pytest.raises(ConfigError, match="neither"):
         check_without(("fold_everything",), rewrites)
 

@@ -82,3 +82,20 @@ def test_tflite_target_both_routes_on_an_upsampling_net(artifacts_env):
     rep = Report.load(folder / "report.json")
     assert rep.status is Status.FAILED and rep.last_good["route"] == "onnx2tf-opset11"
     assert (folder / "model.tflite").is_file()      # the last good artifact stays
+
+
+@pytest.mark.parametrize("config, target, tf_version", [
+    ("configs/two_inputs.yaml", "tf1.13", "1.13.1"),        # a 2D input beside the image: AssertionError before
+    ("configs/gru_tagger.yaml", "tf1.4", "1.4.1"),          # its GRU as a TF 2 while loop did not load in TF 1.x
+    ("configs/modern/regnet_y_400mf.yaml", "tf1.15", "1.15.5"),   # grouped convs TF 1.x has no form for
+])
+def test_onnx2tf_writes_forms_the_legacy_runtime_loads(artifacts_env, config, target, tf_version):
+    out = run_invoke("pipeline", "--config", config, "--target", target, "--route", "onnx2tf-downgrade",
+                     env_overrides=artifacts_env)
+    print(out.stdout[-4000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    name = Path(config).stem
+    rep = Report.load(Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / name / "report.json")
+    assert rep.route == "onnx2tf-downgrade" and rep.verify.versions["tensorflow"] == tf_version
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.max_abs_diff <= 1e-4
+    assert not {"TensorListGetItem", "While", "StatelessWhile"} & set(rep.graph["ops"])

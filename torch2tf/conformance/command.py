@@ -39,7 +39,8 @@ def run_conformance(settings: Settings, tests: str = "", targets: list[str] | No
         raise ConfigError(f"no route {missing} on targets {targets}", where="--routes",
                           hint=f"routes: {', '.join(sorted(known_routes))}")
     without = tuple(without or ())
-    adapt_rewrites = set(contract(settings.stages_dir, "adapt")["params"]) - {"ir_version", "opset", "static_shapes"}
+    adapt_rewrites = set(contract(settings.stages_dir, "adapt")["params"]) - {"ir_version", "opset", "static_shapes",
+                                                                               "without"}
     check_without(without, adapt_rewrites)
     runner = StageRunner(settings, fresh=fresh)
     env = compat.default_export

@@ -75,11 +75,12 @@ def _ablate(step, without: tuple[str, ...], adapt_rewrites: set[str]):
     """A step with the named adapt rewrites and downgrade lowerings left out (a before/after run)."""
     if not without:
         return step
+    ops = [w for w in without if w not in adapt_rewrites]        # down-steps and lowerings: by op name
     if step.stage == "adapt":
-        return _replace(step, {k: v for k, v in step.params.items() if k not in without})
-    if step.stage == "downgrade":
-        lowerings = [w for w in without if w not in adapt_rewrites]
-        return _replace(step, {**step.params, "without": lowerings}) if lowerings else step
+        params = {k: v for k, v in step.params.items() if k not in without}
+        return _replace(step, {**params, "without": ops} if ops and "opset" in params else params)
+    if step.stage == "downgrade" and ops:
+        return _replace(step, {**step.params, "without": ops})
     return step
 
 
@@ -202,9 +203,9 @@ def run_chains(chains: list[_Chain], runner: StageRunner, jobs: int, item_timeou
 def check_without(without: tuple[str, ...], adapt_rewrites: set[str]) -> None:
     for name in without:
         if name not in adapt_rewrites and not (name[:1].isupper() and name.isalnum()):
-            raise ConfigError(f"--without {name!r} is neither an adapt rewrite nor a downgrade lowering",
+            raise ConfigError(f"--without {name!r} is neither an adapt rewrite nor an op (a down-step or a lowering)",
                               where="--without", hint="adapt rewrites: " + ", ".join(sorted(adapt_rewrites)) +
-                              "; lowerings are named by their TF op (Fill, ResizeBilinear, ...)")
+                              "; down-steps and lowerings by their op (Gemm, Clip, Slice; Fill, ResizeBilinear, ...)")
 
 
 def results_path(settings, ablated: bool = False) -> Path:
