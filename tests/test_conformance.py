@@ -111,16 +111,16 @@ def _results(cells, without=()):
             "cells": cells}
 
 
-def _cell(test, route, passed, cls="", cause="", weak=False):
+def _cell(test, route, passed, cls="", cause="", weak=False, step="convert"):
     return {"test": test, "target": "tf1.4", "route": route, "passed": passed, "error_class": cls, "cause": cause,
-            "weak": weak}
+            "weak": weak, "step": "" if passed else step}
 
 
 def test_the_page_gives_totals_best_routes_and_every_failure_with_its_reason():
     after = _results([_cell("test_relu", "onnx-tf-1.1.2-opset7", True), _cell("test_relu", "onnx2tf-downgrade", True),
                       _cell("test_gru", "onnx-tf-1.1.2-opset7", False, "NotImplementedError",
                             "GRU op | not implemented"),
-                      _cell("test_gru", "onnx2tf-downgrade", False, "TypeError", "\x1b[31mNone\x1b[0m"),
+                      _cell("test_gru", "onnx2tf-downgrade", False, "TypeError", "\x1b[31mNone\x1b[0m", step="config"),
                       _cell("test_zeros", "onnx-tf-1.1.2-opset7", False, "OpsetConversionError", "no adapter"),
                       _cell("test_zeros", "onnx2tf-downgrade", True, weak=True)])
     before = _results([_cell("test_relu", "onnx-tf-1.1.2-opset7", True),
@@ -133,6 +133,7 @@ def test_the_page_gives_totals_best_routes_and_every_failure_with_its_reason():
     gru_row = next(line for line in page.splitlines() if line.startswith("| test_gru |"))
     assert "**no route**" in gru_row and "GRU op \\| not implemented" in gru_row and "\x1b" not in gru_row
     assert "onnx2tf-dg (weak)" in page
+    assert "**tf1.4: 1**" in page and "- test_gru: 1.1.2-opset7 at convert: NotImplementedError" in page
 
 
 def test_docs_are_written_again_from_the_kept_json(tmp_path):

@@ -71,7 +71,7 @@ def run_conformance(settings: Settings, tests: str = "", targets: list[str] | No
 
 def _onnx_version(env_path: Path) -> str:
     found = sorted(env_path.glob("lib/python*/site-packages/onnx-*.dist-info"))
-    return found[0].name.split("-")[1] if found else "?"
+    return found[0].name[len("onnx-"):-len(".dist-info")] if found else "?"
 
 
 def load_results(settings: Settings) -> tuple[dict | None, dict | None]:

@@ -45,6 +45,14 @@ def short(route: str) -> str:
     return route.replace("onnx-tf-", "").replace("-downgrade", "-dg")
 
 
+def _grouped(cells: list[dict], *keys: str) -> dict:
+    """(cell[k] for k in keys) -> the cells that have it."""
+    out = defaultdict(list)
+    for c in cells:
+        out[tuple(c[k] for k in keys)].append(c)
+    return out
+
+
 def passing_by_target(cells: list[dict]) -> dict[str, set[str]]:
     """target -> the tests some route of it passes."""
     out: dict[str, set[str]] = defaultdict(set)
@@ -54,10 +62,15 @@ def passing_by_target(cells: list[dict]) -> dict[str, set[str]]:
     return out
 
 
+def _by_version(target: str) -> tuple:
+    """tf1.4 before tf1.13 (results.json keeps its keys sorted as text)."""
+    return tuple(int(n) for n in re.findall(r"\d+", target))
+
+
 def render(after: dict, before: dict | None) -> str:
     cells = _cells(after)
     tests = after["tests"]
-    targets = list(after["targets"])
+    targets = sorted(after["targets"], key=_by_version)
     n = len(tests)
     lines = ["# ONNX node-test conformance of the TF 1.x routes", "",
              f"Every node test of the ONNX backend suite ({after['suite']['source']}; the {n} tests at opset <= "
@@ -72,7 +85,8 @@ def render(after: dict, before: dict | None) -> str:
              "where a real model, whose weights are initializers, converts. A *weak* pass is one whose expected "
              "output is all zeros: it could not have caught a broken conversion.", ""]
     lines += _per_target(cells, targets, n, before)
-    lines += _per_route(cells, after["targets"])
+    lines += _per_route(cells, {t: after["targets"][t] for t in targets})
+    lines += _unreached(cells, targets)
     lines += _per_op(cells, tests, targets)
     lines += _per_test(cells, tests, targets)
     return "\n".join(lines) + "\n"
@@ -97,9 +111,7 @@ def _per_target(cells, targets, n, before) -> list[str]:
 def _per_route(cells, routes_of) -> list[str]:
     out = ["## Per target and route: totals", "",
            "| target | route | pass | weak passes | fail | most common failure |", "|---|---|---|---|---|---|"]
-    by = defaultdict(list)
-    for c in cells:
-        by[(c["target"], c["route"])].append(c)
+    by = _grouped(cells, "target", "route")
     for target, routes in routes_of.items():
         for route in routes:
             group = by[(target, route)]
@@ -112,6 +124,24 @@ def _per_route(cells, routes_of) -> list[str]:
             out.append(f"| {target} | {route} | **{len(passed)}**/{len(group)} | {sum(c['weak'] for c in passed)} | "
                        f"{len(group) - len(passed)} | {common or '-'} |")
     return out + [""]
+
+
+# how far a failing route got: its reason is the one a user of that op would meet last
+STEP_ORDER = ("suite", "config", "opset", "adapt", "convert", "registry-source", "registry-target", "downgrade", "verify")
+
+
+def _unreached(cells, targets) -> list[str]:
+    out = ["## Tests no route of a target passes", "",
+           "Each with the reason of the route that got furthest (the per-test table below has every route's).", ""]
+    by = _grouped(cells, "target", "test")
+    for t in targets:
+        failed = sorted(name for (target, name), group in by.items() if target == t and not any(c["passed"] for c in group))
+        out += [f"**{t}: {len(failed)}**", ""]
+        for name in failed:
+            last = max(by[(t, name)], key=lambda c: STEP_ORDER.index(c["step"]) if c["step"] in STEP_ORDER else 0)
+            out.append(f"- {name}: {short(last['route'])} at {last['step']}: {last['error_class']}: {_md(last['cause'])}")
+        out.append("")
+    return out
 
 
 def _per_op(cells, tests, targets) -> list[str]:
@@ -144,9 +174,7 @@ def _per_test(cells, tests, targets) -> list[str]:
     out = ["## Per test", "", "Routes that pass, then each failing route with its error class and the first line "
            "of its message. Route names shortened: `1.1.2-opset7` is onnx-tf-1.1.2-opset7, `-dg` a downgrade route.",
            "", "| test | opset | " + " | ".join(targets) + " |", "|---|---|" + "---|" * len(targets)]
-    by = defaultdict(list)
-    for c in cells:
-        by[(c["test"], c["target"])].append(c)
+    by = _grouped(cells, "test", "target")
     for name in sorted(tests):
         row = []
         for t in targets:
