@@ -70,6 +70,12 @@ def rows(r: dict) -> list[str]:
     if q:
         out.append(f"| #19 | torch 1.13 / 2.5 models (configs/modern/), plain configs to tf1.4/1.13/1.15: verified "
                    f"with a check that can fail | {q['reached']}/{q['pairs']} | all | {q['reached'] == q['pairs']} |")
+    c = r.get("conformance")
+    if c:
+        per = ", ".join(f"{t} {v['any route']}/{c['tests']}" for t, v in c["passes"].items())
+        out.append(f"| #20 | ONNX node tests x every tf1.4/1.13/1.15 route ({c['tests']} tests, {c['jobs']} stage processes "
+                   f"at a time, {'cold' if c['cold'] else 'warm'}; passing by some route: {per}): wall (min) | "
+                   f"{round(c['wall_seconds'] / 60, 1)} | ≤ 30 | {c['wall_seconds'] <= 1800} |")
     builds = (r.get("env_builds") or {}).get("per_env", {})
     for name in ("torch113", "torch25"):
         if name in builds:

@@ -29,10 +29,30 @@ def _graph_and_tensors(rep):
     return rep.graph, rep.tensor_dict        # onnx-tf >= 1.2
 
 
+class _CopyOnRead(dict):
+    """A dict whose values are handed out as copies: see _guard_default_attrs."""
+
+    def __getitem__(self, key):
+        return dict(dict.__getitem__(self, key))
+
+
+def _guard_default_attrs():
+    """onnx-tf 1.1.x merges a node's attrs INTO its class-level defaults (DEFAULT_ONNX_ATTR_PER_OP[op]
+    .update(attrs)): after a ReduceMean with axes, every later ReduceMean without axes (reduce over
+    all) reduces over those axes instead, in the same model or the next. The defaults are handed out
+    as copies, taken while still pristine (before this process's first conversion)."""
+    from onnx_tf import backend
+    cls = getattr(backend, "TensorflowBackendBase", None)      # onnx-tf 1.1.x only; later releases have none
+    defaults = cls.__dict__.get("DEFAULT_ONNX_ATTR_PER_OP") if cls is not None else None
+    if isinstance(defaults, dict) and not isinstance(defaults, _CopyOnRead):
+        cls.DEFAULT_ONNX_ATTR_PER_OP = _CopyOnRead((k, dict(v)) for k, v in defaults.items())
+
+
 def convert_onnx_tf(request):
     import onnx
     import tensorflow as tf
     from onnx_tf.backend import prepare
+    _guard_default_attrs()
     params = request["params"]
     model = onnx.load(request["inputs"]["model"])
     try:

@@ -7,16 +7,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_invoke
+from conftest import ROOT, run_invoke
 
 from torch2tf.configs.compat import load_compat
 
 pytestmark = pytest.mark.stack
 
 # chosen so that every route passes at least one (relu, a pool, a matmul), one needs a gap closure
-# (instancenorm on onnx-tf 1.1.2), one is weak (all-zero output) and one fails everywhere (GRU with its
-# weights as graph inputs: no converter here takes those)
+# (instancenorm on onnx-tf 1.1.2), one is weak (all-zero output), one fails everywhere (GRU with its
+# weights as graph inputs: no converter here takes those), and a reduce over all axes is served after
+# the instance norm's reduce over axes 2, 3 in the same onnx-tf 1.1.2 process (its defaults once leaked)
 REDUCED = ["test_relu", "test_averagepool_2d_default", "test_matmul_2d", "test_instancenorm_example",
+           "test_reduce_mean_default_axes_keepdims_example",
            "test_constantofshape_int_zeros", "test_gru_defaults"]
 TARGETS = ("tf1.4", "tf1.13", "tf1.15")
 
@@ -31,8 +33,8 @@ def results(tmp_path_factory) -> dict:
     return json.loads((artifacts / "conformance" / "results.json").read_text())
 
 
-def test_every_route_of_every_legacy_target_is_run_and_passes_something(results, project):
-    compat = load_compat(project / "configs" / "compat.yaml", project / "envs")
+def test_every_route_of_every_legacy_target_is_run_and_passes_something(results):
+    compat = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
     assert set(results["tests"]) == set(REDUCED)
     for target in TARGETS:
         routes = [r.name for r in compat.routes(target)]
@@ -41,6 +43,8 @@ def test_every_route_of_every_legacy_target_is_run_and_passes_something(results,
             cells = [c for c in results["cells"] if c["target"] == target and c["route"] == route]
             assert len(cells) == len(REDUCED)
             assert any(c["passed"] and not c.get("weak") for c in cells), (target, route, cells)
+    mean = [c for c in results["cells"] if c["test"] == "test_reduce_mean_default_axes_keepdims_example"]
+    assert all(c["passed"] for c in mean if c["route"].startswith("onnx-tf-1.1.2")), mean
     relu = [c for c in results["cells"] if c["test"] == "test_relu"]
     assert all(c["passed"] for c in relu), [c for c in relu if not c["passed"]]
 
@@ -59,7 +63,12 @@ def test_an_all_zero_expected_output_passes_only_as_weak(results):
     assert zeros and all(c.get("weak") for c in zeros)
 
 
-def test_instance_norm_reaches_tf14_through_onnx_tf_112_only_with_its_decomposition(results):
-    cell = next(c for c in results["cells"] if c["test"] == "test_instancenorm_example"
-                and c["route"] == "onnx-tf-1.1.2-opset7")
+def test_instance_norm_reaches_tf14_through_onnx_tf_112_only_with_its_decomposition(results, tmp_path):
+    route = "onnx-tf-1.1.2-opset7"
+    cell = next(c for c in results["cells"] if c["test"] == "test_instancenorm_example" and c["route"] == route)
     assert cell["passed"], cell
+    out = run_invoke("conformance", "--tests", "test_instancenorm_example", "--targets", "tf1.4", "--routes", route,
+                     "--without", "decompose_instancenorm", env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    [before] = json.loads((tmp_path / "conformance" / "results-without.json").read_text())["cells"]
+    assert not before["passed"] and "InstanceNormalization" in before["cause"], before

@@ -43,3 +43,26 @@ def test_a_plain_onnx_config_verifies_in_legacy_tf(files, tmp_path, stack, opset
     outputs = [(o if isinstance(o, str) else o["name"]).split(":")[0] for o in rep.graph["outputs"]]
     assert outputs == [rep.tensor_names["191"]] == ["t_191"]
     assert "safe tensor names:" in out.stdout and "TensorFlow vs the ONNX file" in out.stdout
+
+
+def test_onnx_tf_112_keeps_each_reduce_to_its_own_axes(tmp_path):
+    """onnx-tf 1.1.2 merged a node's attrs into its class-level defaults: after a ReduceMean over axis 1,
+    a ReduceMean over everything reduced axis 1 too (a [2, 2, 4] output instead of [2, 1, 4])."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1),
+                               helper.make_node("ReduceMean", ["x"], ["total"], keepdims=0),
+                               helper.make_node("Add", ["m", "total"], ["y"])], "two_means",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)])
+    model.ir_version = 3
+    onnx.save(model, str(tmp_path / "two_means.onnx"))
+    cfg = tmp_path / "two_means.yaml"
+    cfg.write_text(f"name: two_means\nmodel: {{onnx: {tmp_path / 'two_means.onnx'}}}\ntarget: tf1.4\n")
+    out = run_invoke("pipeline", "--config", str(cfg), "--route", "onnx-tf-1.1.2-opset7",
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "a" / "two_means" / "report.json")
+    assert rep.verify.passed and rep.verify.versions["tensorflow"] == "1.4.1"
