@@ -127,8 +127,8 @@ def test_the_page_gives_totals_best_routes_and_every_failure_with_its_reason():
                        _cell("test_zeros", "onnx2tf-downgrade", False, "NotFound", "Fill")], without=["Fill"])
     page = render.render(render.compact(after), render.compact(before))
     assert "| tf1.4 | 1/3 | **2/3** | test_zeros |" in page                       # before / after / gained
-    assert "| tf1.4 | onnx-tf-1.1.2-opset7 | **1**/3 | 0 | 2 |" in page
-    assert "| tf1.4 | onnx2tf-downgrade | **2**/3 | 1 | 1 | TypeError 1 |" in page
+    assert "| tf1.4 | onnx-tf-1.1.2-opset7 | **1**/3 | 1 | 0 | 2 |" in page
+    assert "| tf1.4 | onnx2tf-downgrade | **2**/3 | 0 | 1 | 1 | TypeError 1 |" in page
     assert "| GRU | 1 | none 0/1 |" in page and "| Relu | 1 | 1.1.2-opset7 1/1 |" in page
     gru_row = next(line for line in page.splitlines() if line.startswith("| test_gru |"))
     assert "**no route**" in gru_row and "GRU op \\| not implemented" in gru_row and "\x1b" not in gru_row
@@ -145,3 +145,16 @@ def test_docs_are_written_again_from_the_kept_json(tmp_path):
     assert (tmp_path / "CONFORMANCE.md").read_text() == first
     with pytest.raises(ConfigError, match="no conformance results"):
         render.write_docs(tmp_path / "empty", None, None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"targets": ["tf9.9"]}, "unknown target"),
+    ({"routes": ["onnx-tf-9"]}, "no route"),
+    ({"without": ["fold_everything"]}, "neither an adapt rewrite"),
+])
+def test_bad_flags_are_refused_before_anything_is_built(tmp_path, kwargs, message):
+    from torch2tf.conformance.command import run_conformance
+    from torch2tf.settings import Settings
+    with pytest.raises(ConfigError, match=message):
+        run_conformance(Settings(store=tmp_path / "empty-store"), echo=lambda line: None, **kwargs)
+    assert not (tmp_path / "empty-store").exists()

@@ -15,18 +15,36 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CAUSE_CHARS = 160
 
 
-def compact(results: dict) -> dict:
-    """A run as docs/conformance.json keeps it: every cell, without the per-run paths."""
+def compact(results: dict, causes: bool = True) -> dict:
+    """A run as docs/conformance.json keeps it: every cell, without the per-run paths (and, for the
+    "before" run, whose page shows only counts, without the failures' messages)."""
     keep = ("suite", "targets", "tolerance", "without", "tests", "seconds", "jobs")
     out = {k: results[k] for k in keep if k in results}
-    out["cells"] = [[c["test"], c["target"], c["route"], bool(c.get("passed")), c.get("error_class", ""),
-                     clean(c.get("cause", "")), c.get("step", ""), bool(c.get("weak"))] for c in results["cells"]]
+    by = {(c["test"], c["target"], c["route"]): c for c in results["cells"]}
+    # per test, one entry per (target, route) in _pairs order: passed, weak, error class, step, cause
+    out["cells"] = {test: [_row(by.get((test, t, r)), causes) for t, r in _pairs(results)] for test in results["tests"]}
     return out
 
 
+def _pairs(run: dict) -> list[tuple[str, str]]:
+    return [(t, r) for t in sorted(run["targets"]) for r in run["targets"][t]]
+
+
+def _row(cell: dict | None, causes: bool) -> list:
+    if cell is None or cell.get("passed"):
+        return [1, int(bool(cell and cell.get("weak")))] if cell else [0, 0, "Missing", "", ""]
+    return [0, 0, cell.get("error_class", ""), cell.get("step", ""), clean(cell.get("cause", "")) if causes else ""]
+
+
 def _cells(run: dict) -> list[dict]:
-    keys = ("test", "target", "route", "passed", "error_class", "cause", "step", "weak")
-    return [dict(zip(keys, c)) for c in run["cells"]]
+    """compact()'s rows back as cells."""
+    out = []
+    for test, rows in run["cells"].items():
+        for (target, route), row in zip(_pairs(run), rows):
+            passed, weak, cls, step, cause = (row + ["", "", ""])[:5]
+            out.append({"test": test, "target": target, "route": route, "passed": bool(passed), "weak": bool(weak),
+                        "error_class": cls, "step": step, "cause": cause})
+    return out
 
 
 def clean(text: str) -> str:
@@ -85,7 +103,7 @@ def render(after: dict, before: dict | None) -> str:
              "where a real model, whose weights are initializers, converts. A *weak* pass is one whose expected "
              "output is all zeros: it could not have caught a broken conversion.", ""]
     lines += _per_target(cells, targets, n, before)
-    lines += _per_route(cells, {t: after["targets"][t] for t in targets})
+    lines += _per_route(cells, {t: after["targets"][t] for t in targets}, _cells(before) if before else None)
     lines += _unreached(cells, targets)
     lines += _per_op(cells, tests, targets)
     lines += _per_test(cells, tests, targets)
@@ -108,10 +126,12 @@ def _per_target(cells, targets, n, before) -> list[str]:
     return out + [""]
 
 
-def _per_route(cells, routes_of) -> list[str]:
+def _per_route(cells, routes_of, before=None) -> list[str]:
     out = ["## Per target and route: totals", "",
-           "| target | route | pass | weak passes | fail | most common failure |", "|---|---|---|---|---|---|"]
+           "| target | route | pass | before | weak passes | fail | most common failure |",
+           "|---|---|---|---|---|---|---|"]
     by = _grouped(cells, "target", "route")
+    then = _grouped(before or [], "target", "route")
     for target, routes in routes_of.items():
         for route in routes:
             group = by[(target, route)]
@@ -121,8 +141,9 @@ def _per_route(cells, routes_of) -> list[str]:
                 if not c["passed"]:
                     classes[c["error_class"]] += 1
             common = ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1])[:3])
-            out.append(f"| {target} | {route} | **{len(passed)}**/{len(group)} | {sum(c['weak'] for c in passed)} | "
-                       f"{len(group) - len(passed)} | {common or '-'} |")
+            earlier = sum(1 for c in then[(target, route)] if c["passed"]) if before else "-"
+            out.append(f"| {target} | {route} | **{len(passed)}**/{len(group)} | {earlier} | "
+                       f"{sum(c['weak'] for c in passed)} | {len(group) - len(passed)} | {common or '-'} |")
     return out + [""]
 
 
@@ -191,7 +212,7 @@ def write_docs(docs_dir: Path, after: dict | None, before: dict | None) -> Path:
     store = docs_dir / "conformance.json"
     kept = json.loads(store.read_text()) if store.is_file() else {}
     runs = {"after": compact(after) if after else kept.get("after"),
-            "before": compact(before) if before else kept.get("before")}
+            "before": compact(before, causes=False) if before else kept.get("before")}
     if runs["after"] is None:
         raise ConfigError("no conformance results to write the page from", where=str(store),
                           hint="run `invoke conformance` first")
