@@ -92,7 +92,10 @@ def _tensor(value, taken: set[str], where: str) -> Tensor:
                           hint="torch2tf converts models whose inputs and outputs are tensors")
     dtype = DTYPES.get(tt.elem_type)
     if dtype is None:
-        raise ConfigError(f"tensor {value.name!r} has ONNX data type {tt.elem_type}, which torch2tf does not feed",
+        from onnx import TensorProto
+        kind = TensorProto.DataType.Name(tt.elem_type) if tt.elem_type in TensorProto.DataType.values() else "?"
+        raise ConfigError(f"tensor {value.name!r} has ONNX data type {kind} ({tt.elem_type}), which torch2tf does "
+                          "not feed",
                           where=where, hint=f"inputs and outputs of types {', '.join(sorted(DTYPES.values()))}")
     dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
     safe = safe_name(value.name, taken)
@@ -113,11 +116,11 @@ def _read(path: Path, mtime_ns: int, size: int, where: str) -> OnnxFile:
     _external_data(model, path, where)
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
     others = sorted({o.domain for o in model.opset_import} - {"", "ai.onnx"})
-    if not opsets:
-        raise ConfigError(f"{path.name} imports no ai.onnx opset", where=where, hint="is it an ONNX model?")
     if others:
         raise ConfigError(f"{path.name} uses operator domains no converter here reads: {', '.join(others)}",
                           where=where, hint="export it with standard ONNX ops only")
+    if not opsets:
+        raise ConfigError(f"{path.name} imports no ai.onnx opset", where=where, hint="is it an ONNX model?")
     initializers = {t.name for t in model.graph.initializer}
     taken: set[str] = set()
     inputs = tuple(_tensor(v, taken, where) for v in model.graph.input if v.name not in initializers)
