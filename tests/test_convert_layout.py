@@ -23,8 +23,8 @@ def test_an_output_already_in_the_onnx_layout_is_left_alone():
     assert channels_first_perm([2, 10], [2, 10]) is None
 
 
-def test_where_the_shapes_cannot_tell_the_output_is_taken_as_channels_last():
+def test_where_the_shapes_cannot_tell_rank_four_and_five_are_taken_as_channels_last():
     assert channels_first_perm([1, 4, 4, 4], [1, 4, 4, 4]) == [0, 3, 1, 2]       # a cube fits both readings
     assert channels_first_perm([1, None, None, 3], [1, 3, None, None]) == [0, 3, 1, 2]
-    assert channels_first_perm([2, 2, 2], [2, 2, 2]) == [0, 2, 1]
+    assert channels_first_perm([1, 10, 10], [1, 10, 10]) is None                 # m-lstm's per-step logits
     assert channels_first_perm(None, [1, 3, 4, 4]) is None                       # an unknown rank
