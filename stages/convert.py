@@ -117,8 +117,7 @@ TO_CHANNELS_FIRST = {3: [0, 2, 1], 4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
 
 
 def onnx_io_shapes(path):
-    """{name: [size or None]} of the ONNX file's graph inputs (initializers left out) and outputs, and
-    the set of its op types."""
+    """{name: [size or None]} of the ONNX file's graph inputs (initializers left out) and outputs."""
     import onnx
     model = onnx.load(path, load_external_data=False)
     initializers = set(i.name for i in model.graph.initializer)
@@ -126,7 +125,7 @@ def onnx_io_shapes(path):
     def dims(value):
         return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
     ins = dict((v.name, dims(v)) for v in model.graph.input if v.name not in initializers)
-    return ins, dict((v.name, dims(v)) for v in model.graph.output), set(n.op_type for n in model.graph.node)
+    return ins, dict((v.name, dims(v)) for v in model.graph.output)
 
 
 def channels_first_perm(tf_shape, onnx_shape):
@@ -184,12 +183,10 @@ def convert_onnx2tf(request):
     import tensorflow as tf
     params = request["params"]
     saved = os.path.join(request["output_dir"], "saved_model.onnx2tf")
-    # a frozen graph for TF 1.x: a grouped convolution as per-group convolutions (TF 1.x has no grouped
-    # Conv2D), and a GRU unrolled (its TF 2 while loop over TensorLists does not load in TF 1.x). Only a
-    # GRU: onnx2tf 1.28's unrolled LSTM computes wrong numbers (m-lstm: max abs 0.29, located at the
-    # MatMul after it) where its looped one is right in TF 1.15 / 2.15.
-    in_shapes, out_shapes, ops = onnx_io_shapes(request["inputs"]["model"])
-    kwargs = {"enable_rnn_unroll": "GRU" in ops, "disable_group_convolution": True}
+    # a frozen graph for TF 1.x: recurrent layers unrolled (a TF 2 while loop over TensorLists does not
+    # load in TF 1.x) and a grouped convolution as per-group convolutions (TF 1.x has no grouped Conv2D)
+    in_shapes, out_shapes = onnx_io_shapes(request["inputs"]["model"])
+    kwargs = {"enable_rnn_unroll": True, "disable_group_convolution": True}
     nchw = params.get("layout", "nchw") == "nchw"
     if nchw:    # onnx2tf keeps only 3D / 4D / 5D inputs channels-first (AssertionError on any other)
         keep = [n for n in params["inputs"] if len(in_shapes.get(n, [0] * 4)) in (3, 4, 5)]
