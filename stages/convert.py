@@ -117,7 +117,8 @@ TO_CHANNELS_FIRST = {3: [0, 2, 1], 4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
 
 
 def onnx_io_shapes(path):
-    """{name: [size or None]} of the ONNX file's graph inputs (initializers left out) and outputs."""
+    """{name: [size or None]} of the ONNX file's graph inputs (initializers left out) and outputs, and
+    whether it has a grouped Conv with more than one input channel per group."""
     import onnx
     model = onnx.load(path, load_external_data=False)
     initializers = set(i.name for i in model.graph.initializer)
@@ -125,7 +126,11 @@ def onnx_io_shapes(path):
     def dims(value):
         return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
     ins = dict((v.name, dims(v)) for v in model.graph.input if v.name not in initializers)
-    return ins, dict((v.name, dims(v)) for v in model.graph.output)
+    weights = dict((i.name, list(i.dims)) for i in model.graph.initializer)
+    wide = any(n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
+               and len(weights.get(n.input[1], [0, 0])) > 1 and weights.get(n.input[1], [0, 0])[1] > 1
+               for n in model.graph.node)
+    return ins, dict((v.name, dims(v)) for v in model.graph.output), wide
 
 
 def channels_first_perm(tf_shape, onnx_shape):
@@ -184,9 +189,11 @@ def convert_onnx2tf(request):
     params = request["params"]
     saved = os.path.join(request["output_dir"], "saved_model.onnx2tf")
     # a frozen graph for TF 1.x: recurrent layers unrolled (a TF 2 while loop over TensorLists does not
-    # load in TF 1.x) and a grouped convolution as per-group convolutions (TF 1.x has no grouped Conv2D)
-    in_shapes, out_shapes = onnx_io_shapes(request["inputs"]["model"])
-    kwargs = {"enable_rnn_unroll": True, "disable_group_convolution": True}
+    # load in TF 1.x), and a grouped convolution with several channels per group (regnet) as per-group
+    # convolutions: TF 1.x has no grouped Conv2D. One channel per group stays grouped: downgrade makes
+    # it a depthwise conv, far faster than one conv per channel.
+    in_shapes, out_shapes, wide_groups = onnx_io_shapes(request["inputs"]["model"])
+    kwargs = {"enable_rnn_unroll": True, "disable_group_convolution": wide_groups}
     nchw = params.get("layout", "nchw") == "nchw"
     if nchw:    # onnx2tf keeps only 3D / 4D / 5D inputs channels-first (AssertionError on any other)
         keep = [n for n in params["inputs"] if len(in_shapes.get(n, [0] * 4)) in (3, 4, 5)]
