@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_invoke
+from conftest import run_invoke
 
 from torch2tf.run.locate import Node, Probe, search
 from torch2tf.run.report import Report

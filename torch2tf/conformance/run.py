@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -78,15 +78,10 @@ def _ablate(step, without: tuple[str, ...], adapt_rewrites: set[str]):
     ops = [w for w in without if w not in adapt_rewrites]        # down-steps and lowerings: by op name
     if step.stage == "adapt":
         params = {k: v for k, v in step.params.items() if k not in without}
-        return _replace(step, {**params, "without": ops} if ops and "opset" in params else params)
+        return replace(step, params={**params, "without": ops} if ops and "opset" in params else params)
     if step.stage == "downgrade" and ops:
-        return _replace(step, {**step.params, "without": ops})
+        return replace(step, params={**step.params, "without": ops})
     return step
-
-
-def _replace(step, params):
-    from dataclasses import replace
-    return replace(step, params=params)
 
 
 def chains_for(tests: list[NodeTest], targets: list[str], compat: Compat, route_names: set[str],

@@ -17,7 +17,6 @@ from pathlib import Path
 from torch2tf.errors import ConfigError
 
 SUITE = "onnx/backend/test/data/node"
-SOURCE_OF_DEFAULT = "the onnx wheel of the default export stack"
 
 
 @dataclass(frozen=True)

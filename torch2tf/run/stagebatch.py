@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torch2tf import atomic, proc
-from torch2tf.digests import file_digest
 from torch2tf.envs import store as envs
 from torch2tf.errors import StageError
-from torch2tf.run.stagerun import STAGE_ENV, Artifact, StageRun, StageRunner, _death, failure_of
+from torch2tf.run.stagerun import STAGE_ENV, Artifact, StageRun, StageRunner, _death, failure_of, output_problem
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def _serve(runner: StageRunner, stage: str, env_name: str, items: list[_Pending]
             current = _current(progress)
             left = []
             for index, item in enumerate(rest):
-                result = _result(item.out_dir)
+                result = StageRunner._result(item.out_dir)
                 if result:
                     outcomes[item.key] = _outcome(runner, stage, env_name, item, result)
                 elif index == current:      # the request that hung or took the process down
@@ -136,21 +135,12 @@ def _current(progress: Path) -> int | None:
         return None
 
 
-def _result(out_dir: Path) -> dict:
-    try:
-        return json.loads((out_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def _outcome(runner: StageRunner, stage: str, env_name: str, item: _Pending, result: dict) -> Outcome:
     if result.get("status") != "ok":
         return Outcome(error=failure_of(stage, env_name, result, 1, runner._keep_failed(stage, item.out_dir, item.key)))
-    for name, out in result.get("outputs", {}).items():
-        f = item.out_dir / out["path"]
-        if not f.exists() or file_digest(f) != out["sha256"]:
-            return Outcome(error=StageError(f"stage {stage} reported output {name} but {f.name} is missing or differs",
-                                            where=f"stage {stage}, env {env_name}", stage=stage, env=env_name))
+    problem = output_problem(stage, env_name, item.out_dir, result)
+    if problem:
+        return Outcome(error=problem)
     atomic.replace_dir(item.out_dir, item.entry)
     return Outcome(run=runner._load(stage, env_name, item.key, item.entry, 0.0, cached=False))
 

@@ -156,11 +156,10 @@ class StageRunner:
             result = self._result(out_dir)
             if code != 0 or result.get("status") != "ok":
                 raise self._failure(stage, env_name, out_dir, key, result, code)
-            for name, out in result.get("outputs", {}).items():
-                f = out_dir / out["path"]
-                if not f.exists() or file_digest(f) != out["sha256"]:
-                    raise StageError(f"stage {stage} reported output {name} but {f.name} is missing or differs",
-                                     where=f"stage {stage}, env {env_name}", log=log)
+            problem = output_problem(stage, env_name, out_dir, result)
+            if problem:
+                problem.log = str(log)
+                raise problem
             atomic.replace_dir(out_dir, entry)      # publish: a rename within the cache filesystem
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -200,6 +199,16 @@ class StageRunner:
         return StageRun(stage=stage, env=env_name, key=key, outputs=outputs, metrics=result.get("metrics", {}),
                         warnings=result.get("warnings", []), seconds=seconds, cached=cached,
                         log=entry / "stage.log")
+
+
+def output_problem(stage: str, env_name: str, out_dir: Path, result: dict) -> StageError | None:
+    """A reported output that is missing or whose digest differs, else None: nothing unchecked is cached."""
+    for name, out in result.get("outputs", {}).items():
+        f = out_dir / out["path"]
+        if not f.exists() or file_digest(f) != out["sha256"]:
+            return StageError(f"stage {stage} reported output {name} but {f.name} is missing or differs",
+                              where=f"stage {stage}, env {env_name}", stage=stage, env=env_name)
+    return None
 
 
 def failure_of(stage: str, env_name: str, result: dict, code: int, log: Path) -> StageError:
