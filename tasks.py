@@ -214,10 +214,11 @@ ns = Collection(env_ns)
             "locate": "when the numbers are wrong, find the first ONNX node the target runtime computes "
                       "differently from onnxruntime (done by itself after a mismatch in the target runtime; "
                       "--locate also after onnx-check's)",
-            "no_locate": "never locate (no extra conversions after a mismatch)"})
+            "no_locate": "never locate (no extra conversions after a mismatch)",
+            "no_optimize": "publish the graph as converted: no optimize step (Transposes, Pads, biases as they come)"})
 @_user_errors
 def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False,
-             best=False, jobs=None, locate=False, no_locate=False):
+             best=False, jobs=None, locate=False, no_locate=False, no_optimize=False):
     """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
     from pathlib import Path
 
@@ -225,7 +226,7 @@ def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=N
     from torch2tf.run.summary import render
     options = Options(target=target, route=route, opset=_int(opset, "--opset", 7) if opset is not None else None, fresh=fresh,
                       best=best, jobs=_jobs(jobs), locate=False if no_locate else (True if locate else None),
-                      echo=lambda line: print(line, flush=True))
+                      optimize=not no_optimize, echo=lambda line: print(line, flush=True))
     if plan:
         print(describe_plan(Path(config), _settings(c), options))
         return

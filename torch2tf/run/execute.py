@@ -104,7 +104,7 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
             report.versions = {"torch": run.metrics.get("torch")}
             report.pytorch_latency_ms = run.metrics.get("latency_ms")
             report.export_shims = list(run.metrics.get("shims", []))
-        elif run and step.records in ("graph", "downgrade"):
+        elif run and step.records in ("graph", "downgrade", "optimize"):
             setattr(report, step.records, run.metrics)
     if error is not None:
         report.error = {**error.as_dict(), "step": execution.failed.label if execution.failed else

@@ -41,6 +41,7 @@ class Options:
     locate: bool | None = None             # find the first divergent node: None after a wrong-numbers failure
                                            # in the target runtime, True also after onnx-check's, False never
     jobs: int = 2                          # routes in parallel with best
+    optimize: bool = True                  # the optimize step on the frozen graph (--no-optimize: off)
     echo: Callable[[str], None] = print
 
 
@@ -57,7 +58,8 @@ def make_plans(config_path: Path, settings: Settings, options: Options) -> list[
     plans = []
     for route, reason in routing.candidates(compat, cfg, target, forced, settings):
         plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
-                                                                  export_only=options.export_only))
+                                                                  export_only=options.export_only,
+                                                                  optimize=options.optimize))
         check_plan(plan, settings.stages_dir)
         if plan.extension:
             extended_spec(plan.extension, settings)      # refuses a pin the export env holds, before any run

@@ -42,7 +42,7 @@ class Step:
     params: dict
     publishes: dict = field(default_factory=dict)   # output key -> file name under artifacts/<name>/
     check: Check | None = None
-    records: str | None = None    # the report block it fills: export | graph | downgrade
+    records: str | None = None    # the report block it fills: export | graph | downgrade | optimize
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ class PlanOptions:
     opset: int | None = None
     latency_runs: int = 10
     export_only: bool = False
+    optimize: bool = True         # the optimize step after convert / downgrade (--no-optimize: off)
 
 
 # ---------------------------------------------------------------- step builders
@@ -149,9 +150,20 @@ def _adapt(cfg: PipelineConfig, route: Route, model: From) -> Step:
     return Step("adapt", "adapt", route.adapt.env, {"model": model}, params, {"model": "model.adapted.onnx"})
 
 
-def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int) -> list[Step]:
-    """A TF target: convert, downgrade to the runtime's op set if the route says so, verify, inspect."""
+def _optimize(cfg: PipelineConfig, route: Route, graph: From) -> Step:
+    """The frozen graph without layout overhead, in the target's env (its op set, its shape inference);
+    the example inputs let it check itself before verify does."""
+    feeds = {f"input.{i.name}": From(_source(cfg), f"input.{i.name}") for i in cfg.inputs}
+    return Step("optimize", "optimize", route.verify_env, {"graph": graph, **feeds}, _io(cfg),
+                {"graph": "model.pb"}, records="optimize")
+
+
+def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int, optimize: bool = True) -> list[Step]:
+    """A TF target: convert, downgrade to the runtime's op set if the route says so, optimize, verify,
+    inspect."""
     converted_name = "model.converted.pb" if route.downgrade else "model.pb"
+    if optimize and not route.downgrade:
+        converted_name = "model.converted.pb"
     steps = [Step("convert", "convert", route.convert.env, {"model": model},
                   {"tool": route.convert.params["tool"], "layout": route.layout, **_io(cfg)},
                   {"graph": converted_name})]
@@ -162,8 +174,11 @@ def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int) -> l
                   Step("downgrade", "downgrade", route.verify_env,
                        {"graph": graph, "source_registry": From("registry-source", "registry"),
                         "target_registry": From("registry-target", "registry")}, {},
-                       {"graph": "model.pb"}, records="downgrade")]
+                       {} if optimize else {"graph": "model.pb"}, records="downgrade")]
         graph = From("downgrade", "graph")
+    if optimize:
+        steps.append(_optimize(cfg, route, graph))
+        graph = From("optimize", "graph")
     steps.append(_verify(cfg, "verify", route.verify_env, graph, "tf_graph", route.layout,
                          Check("model.pb", f"TensorFlow ({route.verify_env})",
                                "the conversion changed the numbers: try another route (`--route`), or a "
@@ -172,13 +187,13 @@ def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int) -> l
     return steps
 
 
-def _package_steps(cfg: PipelineConfig, route: Route, compat: Compat, runs: int) -> list[Step]:
+def _package_steps(cfg: PipelineConfig, route: Route, compat: Compat, runs: int, graph: From) -> list[Step]:
     """formats beyond the frozen graph: a SavedModel built by the target's own TF from the verified
     graph; a .tflite by onnx2tf from the ONNX file (builtin ops only), each verified in its runtime."""
     steps = []
     for fmt in (f for f in cfg.formats if f != "frozen_pb"):
         env = route.verify_env if fmt == "saved_model" else compat.readers["tflite"]
-        source = {"graph": From("downgrade" if route.downgrade else "convert", "graph")} \
+        source = {"graph": graph} \
             if fmt == "saved_model" else {"model": From(_source(cfg), "model")}
         name = "saved_model" if fmt == "saved_model" else "model.tflite"
         steps.append(Step(fmt, "package", env, source, {"format": fmt, **_io(cfg)}, {fmt: name}))
@@ -247,7 +262,8 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
         if route.artifact == "tflite":
             steps += _tflite_steps(cfg, route, model, runs)
         else:
-            steps += _graph_steps(cfg, route, model, runs) + _package_steps(cfg, route, compat, runs)
+            steps += _graph_steps(cfg, route, model, runs, options.optimize)
+            steps += _package_steps(cfg, route, compat, runs, steps[-1].inputs["artifact"])
     return Plan(config=cfg, target=target, route=route, opset=opset, primary=primary, steps=tuple(steps),
                 extension=extension, export_torch=compat.stacks[route.export.env].get("torch", ""))
 

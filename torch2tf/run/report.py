@@ -119,6 +119,7 @@ class Report:
     verifications: list[Verification] = field(default_factory=list)
     graph: dict | None = None     # inputs, outputs, ops, Transpose count of the primary artifact
     downgrade: dict | None = None
+    optimize: dict | None = None  # the optimize step's rewrites and Transpose / Pad / node counts before and after
     versions: dict = field(default_factory=dict)     # torch (the export's)
     export_stack: str = ""        # the export env (compat.yaml stack) the model ran in: model.torch's pick
     locate: dict | None = None    # --locate: the first divergent node (torch2tf/run/locate.py)

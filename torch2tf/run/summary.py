@@ -39,6 +39,8 @@ def render(report: Report) -> str:
         for row in report.latency():
             lines.append(f"  {row['artifact']:<26} {row['latency_ms']:8.1f} ms  x{_fmt(row['vs_pytorch'], '.2f')}"
                          + (f"  {row['transposes']} Transpose" if row.get("transposes") is not None else ""))
+    if report.optimize:
+        lines.append(optimize_line(report.optimize))
     if report.graph:
         ins = ", ".join(i["name"] for i in report.graph.get("inputs", []))
         outs = ", ".join(o["name"] if isinstance(o, dict) else o for o in report.graph.get("outputs", []))
@@ -50,6 +52,14 @@ def render(report: Report) -> str:
     if report.artifacts:
         lines.append(f"report  {Path(next(iter(report.artifacts.values())).path).parent / 'report.json'}")
     return "\n".join(lines)
+
+
+def optimize_line(metrics: dict) -> str:
+    before, after = metrics.get("before", {}), metrics.get("after", {})
+    rewrites = ", ".join(f"{k} {v}" for k, v in sorted(metrics.get("rewrites", {}).items()))
+    return (f"optimize Transpose {before.get('transposes')} -> {after.get('transposes')}, Pad {before.get('pads')} -> "
+            f"{after.get('pads')}, nodes {before.get('nodes')} -> {after.get('nodes')} ({rewrites or 'nothing to do'}; "
+            "logs/optimize.log)")
 
 
 def _verifications(report: Report) -> list[str]:

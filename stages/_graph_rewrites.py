@@ -1,0 +1,158 @@
+"""The optimize stage's rewrites besides layout (_layout_rules): constant subgraphs folded, pass-through
+nodes dropped, conv biases as BiasAdd, a Pad folded into the Conv / Pool after it. Each is exact: it
+computes the same numbers in the target runtime. Python 3.6+.
+"""
+
+import numpy as np
+
+from _tf_graph import split_ref
+
+# ops whose value is not a function of their inputs alone: never folded
+STATEFUL = ("Placeholder", "PlaceholderWithDefault", "RandomUniform", "RandomUniformInt", "RandomStandardNormal",
+            "TruncatedNormal", "Multinomial", "RandomShuffle", "PyFunc", "PyFuncStateless", "EagerPyFunc",
+            "VariableV2", "VarHandleOp", "ReadVariableOp", "Assert", "Print", "NoOp", "Const",
+            "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond")
+FOLD_LIMIT = 16 << 20         # bytes: a folded constant larger than this (a broadcast) stays computed
+FLOATS = (1, 2, 19)           # DT_FLOAT, DT_DOUBLE, DT_HALF: what BiasAdd takes here
+
+
+def fold_constants(g, tf_v1):
+    """Nodes computed from constants only, replaced by their values, computed by the runtime itself."""
+    const = set(n.name for n in g.gd.node if n.op == "Const")
+    changed = True
+    while changed:
+        changed = False
+        for node in g.gd.node:
+            if node.name in const or node.op in STATEFUL or node.name in g.keep or not node.input:
+                continue
+            if all(not r.startswith("^") and split_ref(r)[0] in const for r in node.input):
+                const.add(node.name)
+                changed = True
+    # fold only where a computed node reads the value: the frontier
+    frontier = {}
+    for node in g.gd.node:
+        if node.name in const:
+            continue
+        for ref in node.input:
+            name, port = split_ref(ref)
+            if port is not None and name in const and g.nodes[name].op != "Const":
+                frontier.setdefault((name, port), []).append(ref)
+    if not frontier:
+        return []
+    refs = sorted(frontier)
+    graph = tf_v1.Graph()
+    with graph.as_default():
+        tf_v1.import_graph_def(g.gd, name="")
+    with tf_v1.Session(graph=graph) as sess:
+        values = sess.run(["%s:%d" % r for r in refs])
+    log = []
+    for (name, port), value in zip(refs, values):
+        value = np.asarray(value)
+        if value.nbytes > FOLD_LIMIT or value.dtype == object:
+            continue
+        folded = g.add_const(name + ("/t2tf_folded" if port == 0 else "/t2tf_folded_%d" % port), value)
+        g.reroute("%s:%d" % (name, port), folded.name)
+        log.append("%s:%d (%s) folded to a constant %s" % (name, port, g.nodes[name].op, list(value.shape)))
+    return log
+
+
+def forward(g, node):
+    """Identity, and Split into one part, pass their input on: their readers read it directly."""
+    passes = node.op == "Identity" or (node.op == "Split" and node.attr["num_split"].i == 1) \
+        or (node.op == "ConcatV2" and len([r for r in node.input if not r.startswith("^")]) == 2)
+    if not passes or node.name in g.keep or not g.live(node.name) or g.has_control_users(node.name):
+        return None
+    if any(r.startswith("^") for r in node.input):
+        return None
+    source = node.input[1] if node.op == "Split" else node.input[0]
+    if node.op == "ConcatV2" and g.const(node.input[1]) is None:
+        return None
+    g.reroute(node.name, source)
+    return "%s (%s): passes its input on, dropped" % (node.name, node.op)
+
+
+def bias_add(g, node):
+    """Add(conv or matmul, constant [C] / [1,..,1,C]) -> BiasAdd: TF's kernel for a per-channel bias
+    (and what its CPU kernels fuse with the conv), where Add broadcasts a general tensor."""
+    if node.op not in ("Add", "AddV2") or node.attr["T"].type not in FLOATS:
+        return None
+    for data, other in ((0, 1), (1, 0)):
+        producer = g.producer(node.input[data])
+        bias = g.const_input(node, other)
+        if producer is None or bias is None or bias.ndim == 0:
+            continue
+        if producer.op in ("Conv2D", "DepthwiseConv2dNative", "Conv3D"):
+            if producer.attr["data_format"].s not in (b"NHWC", b"NDHWC"):
+                continue
+            filt = g.const(producer.input[1])
+            channels = None if filt is None else filt.shape[-1] * (filt.shape[-2] if producer.op ==
+                                                                     "DepthwiseConv2dNative" else 1)
+            rank = 5 if producer.op == "Conv3D" else 4
+        elif producer.op == "MatMul":
+            filt = g.const(producer.input[1])
+            channels = None if filt is None else filt.shape[0 if producer.attr["transpose_b"].b else 1]
+            rank = 2
+        else:
+            continue
+        if channels is None or bias.ndim > rank or bias.shape[-1] != channels or bias.size != channels:
+            continue
+        if node.input[data] != producer.name and node.input[data] != producer.name + ":0":
+            continue
+        source = node.input[data]
+        g.set_input(node, 0, source)
+        g.set_const_input(node, 1, bias.reshape(channels))
+        node.op = "BiasAdd"
+        node.attr["data_format"].s = b"NHWC"       # BiasAdd's NHWC: the bias is on the last dim, any rank
+        return "%s: Add of a per-channel constant after %s (%s) -> BiasAdd" % (node.name, producer.name, producer.op)
+    return None
+
+
+def _same_pads(size, kernel, stride, dilation):
+    """(before, after) that padding='SAME' gives one spatial dim."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def fold_pad(g, node, shapes, explicit_ops):
+    """Pad -> Conv2D / DepthwiseConv2dNative / MaxPool (NHWC, VALID): the pad becomes the op's own
+    padding, where the runtime's kernel takes it: 'SAME' when the pads are exactly SAME's for the input's
+    size, or explicit paddings where the target's op has them (TF 1.14+ Conv2D). A MaxPool takes only a
+    pad of the lowest float (SAME pooling ignores the padding)."""
+    if node.op not in ("Conv2D", "DepthwiseConv2dNative", "MaxPool") or node.attr["padding"].s != b"VALID":
+        return None
+    if node.attr["data_format"].s not in (b"NHWC", b""):
+        return None
+    pad = g.producer(node.input[0])
+    if pad is None or pad.op not in ("Pad", "PadV2") or len(g.users(pad.name)) != 1 or pad.name in g.keep:
+        return None
+    pads = g.const_input(pad, 1)
+    value = g.const_input(pad, 2) if pad.op == "PadV2" else np.zeros(())
+    if pads is None or value is None or value.size != 1 or pads.shape != (4, 2) or pads[0].any() or pads[3].any():
+        return None
+    value = float(value.reshape(-1)[0])
+    if node.op == "MaxPool" and value > -3.4e38 or node.op != "MaxPool" and value != 0.0:
+        return None
+    shape = shapes.get(pad.input[0] if ":" in pad.input[0] else pad.input[0] + ":0")
+    if node.op == "MaxPool":
+        kernel = list(node.attr["ksize"].list.i)[1:3]
+    else:
+        filt = g.const(node.input[1])
+        if filt is None:
+            return None
+        kernel = list(filt.shape[:2])
+    strides = list(node.attr["strides"].list.i)[1:3]
+    dilations = list(node.attr["dilations"].list.i)[1:3] if "dilations" in node.attr and node.attr["dilations"].list.i else [1, 1]
+    same = shape is not None and None not in shape[1:3] and all(
+        tuple(pads[1 + k]) == _same_pads(shape[1 + k], kernel[k], strides[k], dilations[k]) for k in range(2))
+    if same:
+        node.attr["padding"].s = b"SAME"
+        how = "SAME"
+    elif node.op in explicit_ops:
+        node.attr["padding"].s = b"EXPLICIT"
+        node.attr["explicit_paddings"].list.i.extend([int(v) for v in pads.reshape(-1)])
+        how = "explicit %s" % pads.reshape(-1).tolist()
+    else:
+        return None
+    g.set_input(node, 0, pad.input[0])
+    return "%s (%s) -> %s (%s): padding %s" % (pad.name, pad.op, node.name, node.op, how)
