@@ -80,7 +80,7 @@ def test_every_route_of_the_legacy_targets_gets_the_pipeline_steps_fed_by_the_te
         assert verify.inputs["ref.y"] == From("import", "ref.y") and chain.sources["ref.y"].name == "output.y.npy"
         assert verify.params["atol"] == 1e-7
     legacy = next(c for c in relu if c.cell.route == "onnx-tf-1.1.2-opset7")
-    assert [s.label for s in legacy.steps] == ["opset", "adapt", "convert", "verify"]
+    assert [s.label for s in legacy.steps] == ["opset", "adapt", "convert", "optimize", "verify"]
     assert legacy.steps[0].params["opset"] == 7      # the version converter: 9 -> 7 for onnx-tf 1.1.2
     sequence = [c for c in chains if c.cell.test == "test_sequence"]
     assert all(c.cell.error_class == "NotFeedable" and not c.steps for c in sequence)

@@ -35,7 +35,7 @@ def labels(plan) -> list[str]:
 
 def test_legacy_route_adapts_converts_in_the_runtime_and_publishes_its_graph():
     plan = plan_for("resnet18.yaml", "tf1.4", "onnx-tf-1.1.2-opset7")
-    assert labels(plan) == ["export", "adapt", "onnx-check", "convert", "verify", "inspect"]
+    assert labels(plan) == ["export", "adapt", "onnx-check", "convert", "optimize", "verify", "inspect"]
     assert [s.env for s in plan.steps] == ["torch17", "torch17", "torch17", "tf14", "tf14", "tf14"]
     adapt = plan.step("adapt")
     assert adapt.params["static_shapes"] == {"input": [1, 3, 224, 224]} and adapt.params["ir_version"] == 3
@@ -44,18 +44,23 @@ def test_legacy_route_adapts_converts_in_the_runtime_and_publishes_its_graph():
     assert plan.opset == 7 and plan.step("export").params["opset"] == 7
     assert plan.published() == {"model.onnx": From("export", "model"), "input.input.npy": From("export", "input.input"),
                                 "ref.output.npy": From("export", "ref.output"),
-                                "model.adapted.onnx": From("adapt", "model"), "model.pb": From("convert", "graph")}
+                                "model.adapted.onnx": From("adapt", "model"), "model.pb": From("optimize", "graph")}
+    assert plan.step("optimize").env == "tf14" and plan.step("verify").inputs["artifact"] == From("optimize", "graph")
+    assert plan.step("optimize").inputs["input.input"] == From("export", "input.input")     # its self-check's feeds
+    plain = plan_for("resnet18.yaml", "tf1.4", "onnx-tf-1.1.2-opset7", optimize=False)
+    assert "optimize" not in labels(plain) and plain.published()["model.pb"] == From("convert", "graph")
 
 
 def test_downgrade_route_reads_both_registries_and_verifies_the_downgraded_graph():
     plan = plan_for("resnet18.yaml", "tf1.13", "onnx2tf-downgrade")
     assert labels(plan) == ["export", "onnx-check", "convert", "registry-source", "registry-target", "downgrade",
-                            "verify", "inspect"]
+                            "optimize", "verify", "inspect"]
     down = plan.step("downgrade")
     assert down.env == "tf113" and down.inputs["source_registry"] == From("registry-source", "registry")
     assert plan.step("registry-source").env == "onnx2tf" and plan.step("registry-target").env == "tf113"
-    assert plan.step("verify").inputs["artifact"] == From("downgrade", "graph")
-    assert plan.published()["model.pb"] == From("downgrade", "graph")
+    assert plan.step("optimize").inputs["graph"] == From("downgrade", "graph") and plan.step("optimize").env == "tf113"
+    assert plan.step("verify").inputs["artifact"] == From("optimize", "graph")
+    assert plan.published()["model.pb"] == From("optimize", "graph")
     assert plan.published()["model.converted.pb"] == From("convert", "graph")
 
 
@@ -73,7 +78,7 @@ def test_extra_formats_are_packaged_and_each_verified_without_a_stray_converted_
     plan = plan_for("resnet18-serving.yaml", "tf1.15", "onnx-tf-1.5.0-opset10")
     assert labels(plan)[-4:] == ["saved_model", "verify-saved_model", "tflite", "verify-tflite"]
     assert plan.step("saved_model").env == "tf115" and plan.step("tflite").env == COMPAT.readers["tflite"]
-    assert plan.step("saved_model").inputs["graph"] == From("convert", "graph")
+    assert plan.step("saved_model").inputs["graph"] == From("optimize", "graph")    # packaged as verified
     # the bug this layout removed: a legacy route with formats [tflite] published model.converted.pb
     assert "model.converted.pb" not in plan.published()
     assert {"model.pb", "saved_model", "model.tflite"} <= set(plan.published())
@@ -152,7 +157,7 @@ def test_plan_is_printed_with_cache_expectations_without_running(tmp_path, monke
     monkeypatch.setattr(stagerun.envs, "build", lambda *a, **k: pytest.fail("--plan must not build"))
     settings = Settings(store=tmp_path / "store", artifacts=tmp_path / "artifacts")
     text = describe_plan(ROOT / "configs" / "resnet18.yaml", settings, Options(target="tf1.4", route="onnx2tf-downgrade"))
-    assert "via route onnx2tf-downgrade" in text and "[8/8] inspect" in text
+    assert "via route onnx2tf-downgrade" in text and "[9/9] inspect" in text
     assert "stages/downgrade.py in tf14" in text and "runs (an input is not cached)" in text
     assert "publishes: model.onnx, input.input.npy, ref.output.npy" in text
     assert not (tmp_path / "artifacts").exists()
@@ -169,5 +174,5 @@ def test_plan_is_printed_with_cache_expectations_without_running(tmp_path, monke
         outputs[out_key] = {"path": name, "sha256": file_digest(entry / name)}
     (entry / "result.json").write_text(json.dumps({"status": "ok", "outputs": outputs}))
     text = describe_plan(ROOT / "configs" / "resnet18.yaml", settings, Options(target="tf1.4", route="onnx2tf-downgrade"))
-    assert "[1/8] export          stages/export.py in torch17  cached" in text
+    assert "[1/9] export          stages/export.py in torch17  cached" in text
     assert textwrap.dedent(text).count(" runs") >= 6

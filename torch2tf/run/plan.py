@@ -161,12 +161,11 @@ def _optimize(cfg: PipelineConfig, route: Route, graph: From) -> Step:
 def _graph_steps(cfg: PipelineConfig, route: Route, model: From, runs: int, optimize: bool = True) -> list[Step]:
     """A TF target: convert, downgrade to the runtime's op set if the route says so, optimize, verify,
     inspect."""
-    converted_name = "model.converted.pb" if route.downgrade else "model.pb"
-    if optimize and not route.downgrade:
-        converted_name = "model.converted.pb"
+    # a downgrade route publishes the converter's own graph beside the target's; a legacy route's converter
+    # writes the target's graph, published as model.pb unless optimize makes that one
+    publishes = {"graph": "model.converted.pb"} if route.downgrade else {} if optimize else {"graph": "model.pb"}
     steps = [Step("convert", "convert", route.convert.env, {"model": model},
-                  {"tool": route.convert.params["tool"], "layout": route.layout, **_io(cfg)},
-                  {"graph": converted_name})]
+                  {"tool": route.convert.params["tool"], "layout": route.layout, **_io(cfg)}, publishes)]
     graph = From("convert", "graph")
     if route.downgrade:
         steps += [Step("registry-source", "opregistry", route.convert.env, {}, {}),
