@@ -36,7 +36,7 @@ def labels(plan) -> list[str]:
 def test_legacy_route_adapts_converts_in_the_runtime_and_publishes_its_graph():
     plan = plan_for("resnet18.yaml", "tf1.4", "onnx-tf-1.1.2-opset7")
     assert labels(plan) == ["export", "adapt", "onnx-check", "convert", "optimize", "verify", "inspect"]
-    assert [s.env for s in plan.steps] == ["torch17", "torch17", "torch17", "tf14", "tf14", "tf14"]
+    assert [s.env for s in plan.steps] == ["torch17", "torch17", "torch17", "tf14", "tf14", "tf14", "tf14"]
     adapt = plan.step("adapt")
     assert adapt.params["static_shapes"] == {"input": [1, 3, 224, 224]} and adapt.params["ir_version"] == 3
     assert plan.step("convert").inputs["model"] == From("adapt", "model")
