@@ -21,6 +21,8 @@ BINARY = ("Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", 
           "LogicalAnd", "LogicalOr", "AddN")
 COMPARISONS = ("Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "IsNan")
 REDUCTIONS = ("Mean", "Sum", "Max", "Min", "Prod", "All", "Any")
+PADS = ("Pad", "PadV2", "MirrorPad")
+WINDOWED = ("Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool")
 
 
 def inverse(perm):
@@ -137,7 +139,7 @@ for _op in UNARY:
     RULES[_op] = ((0,), _no_remap)
 for _op in BINARY:
     RULES[_op] = ("all", _no_remap)
-for _op in ("Pad", "PadV2", "MirrorPad"):
+for _op in PADS:
     RULES[_op] = ((0,), _pad_remap)
 for _op in REDUCTIONS:
     RULES[_op] = ((0,), _reduce_remap)
@@ -176,6 +178,8 @@ def push_down(g, node):
     if rule is None or node.name in g.keep:
         return None
     which, remap = rule
+    if node.op in PADS and all(u.op in WINDOWED for u, _ in g.users(node.name)):
+        return None         # a pad right before a conv stays there, to be folded (pad_after put it there)
     indices = _data_indices(node, which)
     perms = [transpose_perm(g, g.producer(node.input[i])) for i in indices]
     given = [p for p in perms if p is not None]
@@ -217,6 +221,24 @@ def _out_dtype(g, node):
     if node.op == "Cast":
         return node.attr["DstT"].type
     return node.attr["T"].type
+
+
+def pad_after(g, node):
+    """Transpose(Pad(x)) -> Pad(Transpose(x)), the pads permuted: the input's Pad (onnx-tf pads in NCHW,
+    then transposes for the conv) then sits right before the conv, which can take it as its padding."""
+    perm = transpose_perm(g, node)
+    pad = g.producer(node.input[0]) if perm is not None else None
+    if pad is None or pad.op not in PADS or pad.name in g.keep or node.name in g.keep:
+        return None
+    pads = g.const_input(pad, 1)
+    if pads is None or pads.shape != (len(perm), 2) or len(g.users(pad.name)) != 1 or g.has_control_users(pad.name):
+        return None
+    moved = g.add(pad.op, pad.name + "/t2tf_after", [node.name] + list(pad.input[1:]),
+                  dict((k, v) for k, v in pad.attr.items()))
+    g.reroute(node.name, moved.name, [u for u in g.users(node.name) if u[0] is not moved])
+    g.set_const_input(moved, 1, pads[perm])
+    g.set_input(node, 0, pad.input[0])
+    return "%s (%s): moved after transpose %s" % (pad.name, pad.op, perm)
 
 
 def cancel(g, node):

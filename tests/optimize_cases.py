@@ -1,0 +1,96 @@
+"""Run inside a TF env (tests/test_optimize_real.py): each case builds a small frozen graph with the
+pattern one optimize rule targets, optimizes it with the stage's own code, and prints one JSON line per
+case: the rules that fired, Transpose / Pad counts before and after, and the largest difference of the
+outputs on a random input. Python 3.6-compatible, like the stages it imports."""
+
+import json
+import sys
+
+import numpy as np
+
+sys.path.insert(0, sys.argv[1])      # stages/
+
+import tensorflow as tf  # noqa: E402
+
+import _graphdef  # noqa: E402
+import optimize  # noqa: E402
+from _tf_graph import Graph  # noqa: E402
+
+v1 = _graphdef.tf_v1(tf)
+if hasattr(v1, "disable_eager_execution"):
+    v1.disable_eager_execution()
+RNG = np.random.RandomState(0)
+NCHW, NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+
+
+def conv(x, cin, cout, k=3, stride=1, pad=1):
+    """onnx-tf's conv: Pad in NCHW, Transpose to NHWC, VALID conv, bias Add, Transpose back."""
+    if pad:
+        x = v1.pad(x, [[0, 0], [0, 0], [pad, pad], [pad, pad]])
+    y = v1.nn.conv2d(v1.transpose(x, NHWC), RNG.randn(k, k, cin, cout).astype(np.float32) * 0.2,
+                     [1, stride, stride, 1], "VALID")
+    return v1.transpose(y + RNG.randn(cout).astype(np.float32), NCHW)
+
+
+def case_resnet_block(x):
+    y = v1.nn.relu(conv(x, 4, 4) * RNG.rand(1, 4, 1, 1).astype(np.float32))
+    y = conv(y, 4, 4) + x                    # the residual: both sides NCHW
+    return v1.reduce_mean(v1.nn.relu(y), [2, 3], keep_dims=False)
+
+
+def case_concat_slice_split(x):
+    a = conv(x, 4, 6)
+    parts = v1.split(a, 2, axis=1)
+    s = v1.strided_slice(parts[0], [0, 0, 1, 0], [1, 3, 8, 8], [1, 1, 2, 1])
+    c = v1.concat([parts[1][:, :, 1::2, :], s], axis=1)
+    return conv(v1.nn.relu6(c), 6, 2)
+
+
+def case_strided_pads(x):
+    """3x3 stride 2 pad 1: not SAME's padding (that pads 0 before, 1 after): kept, or explicit where the
+    runtime's Conv2D takes explicit paddings."""
+    return conv(x, 4, 3, stride=2)
+
+
+def case_maxpool_pad(x):
+    y = v1.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1]], constant_values=np.finfo(np.float32).min)
+    y = v1.transpose(v1.nn.max_pool(v1.transpose(y, NHWC), [1, 3, 3, 1], [1, 1, 1, 1], "VALID"), NCHW)
+    return conv(y, 4, 2)
+
+
+def case_matmul_bias_and_dead_output(x):
+    flat = v1.reshape(x, [1, -1])
+    dense = v1.matmul(flat, RNG.randn(256, 5).astype(np.float32)) + RNG.randn(5).astype(np.float32)
+    v1.identity(dense * 2.0, name="unused_output")        # nobody named it: pruned
+    return dense
+
+
+CASES = dict((k[5:], v) for k, v in sorted(globals().items()) if k.startswith("case_"))
+
+
+def build(fn):
+    graph = v1.Graph()
+    with graph.as_default():
+        x = v1.placeholder(v1.float32, [1, 4, 8, 8], name="input")
+        v1.identity(fn(x), name="output")
+    return graph.as_graph_def()
+
+
+def main():
+    feeds = {"input": RNG.randn(1, 4, 8, 8).astype(np.float32)}
+    for name, fn in CASES.items():
+        original = build(fn)
+        gd = v1.GraphDef()
+        gd.CopyFrom(original)
+        rewriter = optimize.Rewriter(tf, Graph(tf, gd, ["input", "output"]), ())
+        rewriter.run(["output"])
+        before, after = optimize._stats(original), optimize._stats(gd)
+        diff = optimize.self_check(v1, original, gd, feeds, ["output"])
+        print(json.dumps({"case": name, "rewrites": rewriter.counts, "before": before, "after": after,
+                          "rel_diff": diff, "ops": sorted(set(n.op for n in gd.node)),
+                          "padding": sorted(set(n.attr["padding"].s.decode() for n in gd.node if "padding" in n.attr)),
+                          "explicit": optimize.explicit_padding_ops(tf)}))
+
+
+if __name__ == "__main__":
+    main()
