@@ -23,11 +23,24 @@ def convert(onnx_path, output_folder, making, **kwargs):
     private = os.path.join(scratch, os.path.basename(onnx_path))
     shutil.copyfile(onnx_path, private)
     try:
-        onnx2tf.convert(input_onnx_file_path=private, output_folder_path=output_folder, non_verbose=True,
-                        **kwargs)
+        return onnx2tf.convert(input_onnx_file_path=private, output_folder_path=output_folder, non_verbose=True,
+                               **kwargs)
     except SystemExit as exc:     # onnx2tf exits on some errors instead of raising
         raise StageFailure("onnx2tf stopped (exit %s) while making %s; see the log" % (exc.code, making),
                            kind="Onnx2tfError")
     finally:
         os.remove(CALIBRATION)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def saved_model(onnx_path, output_folder, **kwargs):
+    """The SavedModel alone: onnx2tf builds its Keras model without saving anything (its own save also
+    writes a float32 and a float16 .tflite, half its time), and the model is written here as onnx2tf
+    writes it with output_signaturedefs: one serving_default endpoint, inputs named as in the ONNX file."""
+    import tensorflow as tf
+    import tf_keras
+    model = convert(onnx_path, output_folder, "a SavedModel", disable_model_save=True, **kwargs)
+    archive = tf_keras.export.ExportArchive()
+    archive.add_endpoint(name="serving_default", fn=lambda *inputs: model(inputs),
+                         input_signature=[tf.TensorSpec(t.shape, t.dtype, t.name) for t in model.inputs])
+    archive.write_out(output_folder)

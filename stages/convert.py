@@ -199,7 +199,7 @@ def convert_onnx2tf(request):
         keep = [n for n in params["inputs"] if len(in_shapes.get(n, [0] * 4)) in (3, 4, 5)]
         if keep:
             kwargs["keep_ncw_or_nchw_or_ncdhw_input_names"] = keep
-    _onnx2tf.convert(request["inputs"]["model"], saved, "a SavedModel", output_signaturedefs=True, **kwargs)
+    _onnx2tf.saved_model(request["inputs"]["model"], saved, **kwargs)
     gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"],
                             channels_first_outputs=out_shapes if nchw else None)
     shutil.rmtree(saved)
