@@ -215,10 +215,13 @@ ns = Collection(env_ns)
                       "differently from onnxruntime (done by itself after a mismatch in the target runtime; "
                       "--locate also after onnx-check's)",
             "no_locate": "never locate (no extra conversions after a mismatch)",
+            "profile": "print where the published graph's time goes in the target runtime (full trace, 1 thread): "
+                       "time per op type and the layout overhead",
             "no_optimize": "publish the graph as converted: no optimize step (Transposes, Pads, biases as they come)"})
 @_user_errors
 def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False,
-             best=False, jobs=None, locate=False, no_locate=False, no_optimize=False):
+             best=False, jobs=None, locate=False, no_locate=False, no_optimize=False,
+             profile=False):
     """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
     from pathlib import Path
 
@@ -230,7 +233,7 @@ def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=N
     if plan:
         print(describe_plan(Path(config), _settings(c), options))
         return
-    print(render(run_pipeline(Path(config), _settings(c), options)))
+    print(render(run_pipeline(Path(config), _settings(c), options), profile=profile))
 
 
 @task(positional=["path"], help={"path": "a .pb, .onnx, .tflite or SavedModel dir",

@@ -11,6 +11,7 @@ import _compare
 import _graphdef
 import _protocol
 import _tflite
+import _trace
 import numpy as np
 from _protocol import StageFailure
 
@@ -55,7 +56,9 @@ def run_tf_graph(path, feeds, outputs, threads, bench):
         fetch = [name + ":0" for name in outputs]
         got = sess.run(fetch, feed)
         latency = timed(lambda: sess.run(fetch, feed), *bench)
-    return got, latency, {"tensorflow": tf.__version__}
+        # where the time goes, traced in this runtime: every TF graph verified gets it (report, matrix)
+        traced = _trace.profile(tf1, sess, fetch, feed) if hasattr(tf1, "RunMetadata") else None
+    return got, latency, {"tensorflow": tf.__version__, "profile": traced}
 
 
 def run_onnxruntime(path, feeds, outputs, threads, bench):
@@ -87,7 +90,9 @@ def run_saved_model(path, feeds, outputs, threads, bench):
         fetch = [sig.outputs[n].name for n in outputs]
         got = sess.run(fetch, feed)
         latency = timed(lambda: sess.run(fetch, feed), *bench)
-    return got, latency, {"tensorflow": tf.__version__}
+        # where the time goes, traced in this runtime: every TF graph verified gets it (report, matrix)
+        traced = _trace.profile(tf1, sess, fetch, feed) if hasattr(tf1, "RunMetadata") else None
+    return got, latency, {"tensorflow": tf.__version__, "profile": traced}
 
 
 def run_tflite(path, feeds, outputs, threads, bench):

@@ -32,7 +32,7 @@ def write_results(out: Path, results: dict) -> None:
 # what route ranking needs of a cell, and what says where it came from
 SHIPPED_KEYS = ("model", "model_digest", "target", "route", "route_digest", "export_stack", "status", "error_class",
                 "stage", "message", "cause", "hint", "weak", "max_abs_diff", "latency_ms", "pytorch_latency_ms", "transposes",
-                "versions", "started")
+                "layout_share", "transposes_converted", "versions", "started")
 
 
 def ship_measurements(settings: Settings, results: dict) -> Path:

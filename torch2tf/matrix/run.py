@@ -31,6 +31,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
         row.update(status=rep.status.value, max_abs_diff=verify.max_abs_diff, weak=verify.weak,
                    latency_ms=verify.latency_ms,
                    pytorch_latency_ms=rep.pytorch_latency_ms, transposes=(rep.graph or {}).get("transposes"),
+                   layout_share=verify.layout_share,
+                   transposes_converted=((rep.optimize or {}).get("before") or {}).get("transposes"),
                    steps=[dataclasses.asdict(s) for s in rep.steps], versions={**verify.versions, **rep.versions})
     except Torch2TFError as exc:
         known = catalogue.match(exc.message)

@@ -14,7 +14,8 @@ def attempt_of(report: Report) -> Attempt:
     return Attempt(route=report.route, status=report.status, seconds=report.seconds, failed_step=error.get("step"),
                    error_class=error.get("class"), hint=error.get("hint"), cause=error.get("cause"),
                    max_abs_diff=verify.max_abs_diff if verify else None,
-                   latency_ms=verify.latency_ms if verify else None, transposes=(report.graph or {}).get("transposes"))
+                   latency_ms=verify.latency_ms if verify else None, transposes=(report.graph or {}).get("transposes"),
+                   layout_share=verify.layout_share if verify else None)
 
 
 def fail(report: Report, attempts: list[Attempt], exc: Torch2TFError, dest: Path, export_only: bool):

@@ -46,12 +46,18 @@ class Verification:
     outputs: list[dict]           # per output: name, shape, max_abs_diff, max_rel_diff, passed, problem, layout
     latency_ms: float | None = None
     versions: dict = field(default_factory=dict)    # the runtime's: tensorflow / onnxruntime / tflite
+    profile: dict | None = None   # a TF graph's full trace: time per op type, layout overhead (stages/_trace.py)
 
     @classmethod
     def from_metrics(cls, artifact: str, step: str, env: str, metrics: dict) -> "Verification":
         return cls(artifact=artifact, step=step, env=env, passed=bool(metrics.get("passed")),
                    outputs=list(metrics.get("outputs", [])), latency_ms=metrics.get("latency_ms"),
-                   versions={k: metrics[k] for k in RUNTIME_KEYS if k in metrics})
+                   versions={k: metrics[k] for k in RUNTIME_KEYS if k in metrics}, profile=metrics.get("profile"))
+
+    @property
+    def layout_share(self) -> float | None:
+        """The share of the traced time spent moving data (Transposes, Pads, Reshapes, unfused biases)."""
+        return (self.profile or {}).get("layout_share")
 
     @property
     def max_abs_diff(self) -> float | None:
@@ -100,6 +106,7 @@ class Attempt:
     max_abs_diff: float | None = None      # of the primary artifact in the target runtime, when it ran
     latency_ms: float | None = None
     transposes: int | None = None
+    layout_share: float | None = None      # of the primary artifact's traced time (Verification.layout_share)
 
 
 @dataclass

@@ -11,7 +11,7 @@ def _fmt(x, spec=".2e"):
     return "-" if x is None else format(x, spec)
 
 
-def render(report: Report) -> str:
+def render(report: Report, profile: bool = False) -> str:
     lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}"]
     if report.tensor_names is not None:
         renamed = ", ".join(f"{a} -> {b}" for a, b in report.tensor_names.items())
@@ -41,6 +41,9 @@ def render(report: Report) -> str:
                          + (f"  {row['transposes']} Transpose" if row.get("transposes") is not None else ""))
     if report.optimize:
         lines.append(optimize_line(report.optimize))
+    traced = report.verify.profile if report.verify else None
+    if traced:
+        lines += profile_lines(traced, full=profile)
     if report.graph:
         ins = ", ".join(i["name"] for i in report.graph.get("inputs", []))
         outs = ", ".join(o["name"] if isinstance(o, dict) else o for o in report.graph.get("outputs", []))
@@ -60,6 +63,22 @@ def optimize_line(metrics: dict) -> str:
     return (f"optimize Transpose {before.get('transposes')} -> {after.get('transposes')}, Pad {before.get('pads')} -> "
             f"{after.get('pads')}, nodes {before.get('nodes')} -> {after.get('nodes')} ({rewrites or 'nothing to do'}; "
             "logs/optimize.log)")
+
+
+def profile_lines(traced: dict, full: bool) -> list[str]:
+    """Where the primary graph's time goes (a full trace, 1 thread): the layout overhead always, the
+    time per op type with --profile."""
+    by_time = sorted(traced.get("overhead", {}).items(), key=lambda kv: -kv[1])
+    overhead = ", ".join(f"{k} {v:.1f} ms" for k, v in by_time[:4] if v >= 0.05)
+    share = traced.get("layout_share")
+    lines = [f"profile {traced.get('total_ms', 0):.1f} ms traced; layout overhead "
+             f"{_fmt(share * 100 if share is not None else None, '.1f')}%" + (f" ({overhead})" if overhead else "")]
+    if full:
+        total = traced.get("total_ms") or 0.0
+        for op, row in sorted(traced.get("per_op", {}).items(), key=lambda kv: -kv[1]["ms"]):
+            pct = 100.0 * row["ms"] / total if total else 0.0
+            lines.append(f"  {op:<28} {row['ms']:9.2f} ms {pct:5.1f}%  {row['nodes']:4d} nodes")
+    return lines
 
 
 def _verifications(report: Report) -> list[str]:
@@ -99,11 +118,12 @@ def render_inspect(info: dict) -> str:
 
 def render_attempts(attempts: list[Attempt]) -> list[str]:
     """The table of every route tried: verified or where it failed, max abs diff, latency, Transposes."""
-    lines = [f"  {'route':<26} {'verified':<34} {'max abs':>9} {'latency ms':>11} {'Transpose':>9}"]
+    lines = [f"  {'route':<26} {'verified':<34} {'max abs':>9} {'latency ms':>11} {'Transpose':>9} {'layout %':>8}"]
     for a in attempts:
         state = "yes" if a.status.value == "passed" else f"no ({a.failed_step}: {a.error_class})"
         lines.append(f"  {a.route:<26} {state[:34]:<34} {_fmt(a.max_abs_diff, '.1e'):>9} "
-                     f"{_fmt(a.latency_ms, '.1f'):>11} {_fmt(a.transposes, 'd'):>9}")
+                     f"{_fmt(a.latency_ms, '.1f'):>11} {_fmt(a.transposes, 'd'):>9} "
+                     f"{_fmt(a.layout_share * 100 if a.layout_share is not None else None, '.1f'):>8}")
         if a.status.value != "passed" and a.cause:
             lines.append(f"      cause: {a.cause[:200]}")
     return lines
