@@ -210,8 +210,13 @@ def _finish(request, gd, tf):
     warnings = []
     py_funcs = _graphdef.py_func_nodes(gd)
     if py_funcs:
-        warnings.append("graph holds tf.py_func nodes %s: they run only inside the converting process "
-                        "and cannot be served (KeyError: 'pyfunc_0' elsewhere)" % py_funcs[:10])
+        # a py_func calls back into the converting process's Python: no other process (verify, a server)
+        # can run it, so the route has failed here, not at verify with "callback pyfunc_0 is not found"
+        raise StageFailure("the converted graph holds %d tf.py_func node(s) (%s): they run only inside the "
+                           "converting process and cannot be served" % (len(py_funcs), ", ".join(py_funcs[:5])),
+                           hint="the converter fell back to Python for an op it cannot express (onnx-tf <= 1.3: "
+                                "ceil_mode or asymmetric pads); another route converts it natively",
+                           kind="UnservablePyFunc", cause="tf.py_func nodes: %s" % ", ".join(py_funcs[:5]))
     _graphdef.save(gd, os.path.join(request["output_dir"], "model.pb"))
     ops = set(n.op for n in gd.node)
     if "VariableV2" in ops or "VarHandleOp" in ops:
