@@ -1,0 +1,54 @@
+"""Factories for models built by the libraries labs use, with random init and nothing downloaded.
+Each returns a module in eval mode whose forward gives the one tensor a deployment serves."""
+
+import os
+import tempfile
+
+import torch
+
+
+def _calibrate(model, shape, batches=4):
+    """BatchNorm statistics from a few random batches, as training would leave them: a freshly built
+    detector's running stats (0 / 1) make its outputs hardly depend on the input, and a check of such
+    outputs could not fail."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(*shape))
+    return model.eval()
+
+
+def yolov8n():
+    """ultralytics' YOLOv8n detector from its bundled yaml, its Detect head in export mode ([1, 84, 8400])."""
+    scratch = tempfile.mkdtemp(prefix="yolo-config-")
+    for key in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR"):
+        os.environ.setdefault(key, scratch)
+    os.environ.setdefault("YOLO_OFFLINE", "True")     # no connection checks at import
+    from ultralytics.nn.tasks import DetectionModel
+    model = DetectionModel("yolov8n.yaml", verbose=False)
+    model = _calibrate(model, (2, 3, 320, 320))
+    for m in model.modules():
+        if type(m).__name__ == "Detect":
+            m.export, m.format = True, "onnx"
+    return model
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        return self.model(input_ids=input_ids).last_hidden_state
+
+
+def bert_encoder():
+    """A small HF BERT encoder built from a config object (no download): last_hidden_state."""
+    from transformers import BertConfig, BertModel
+    config = BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=256, max_position_embeddings=64)
+    return _Encoder(BertModel(config).eval())
