@@ -36,12 +36,16 @@ def write(path: Path, cells) -> None:
     path.write_text(json.dumps({"cells": cells}))
 
 
-def order(settings) -> list[str]:
-    return [r.name for r, _ in routing.rank(COMPAT, CFG, "tf1.13", settings)]
+def rank_of(settings, model_ops=None, cfg=CFG):
+    return routing.candidates(COMPAT, cfg, "tf1.13", None, settings, model_ops)
+
+
+def order(settings, model_ops=None) -> list[str]:
+    return [r.name for r, _ in rank_of(settings, model_ops)]
 
 
 def test_nothing_measured_keeps_the_declared_order(settings):
-    ranked = routing.rank(COMPAT, CFG, "tf1.13", settings)
+    ranked = rank_of(settings)
     assert [r.name for r, _ in ranked] == [R9, R10, ONNX2TF, TF2] and "nothing measured" in ranked[0][1]
 
 
@@ -50,11 +54,11 @@ def test_passed_for_this_model_first_then_pass_rate_then_latency(settings):
         cell(R9, ME, "passed", 112), cell(ONNX2TF, ME, "passed", 92), cell(TF2, ME, "failed"),
         cell(R9, "other", "passed", 120), cell(ONNX2TF, "other", "passed", 95), cell(TF2, "other", "passed", 90),
         cell(R10, "other", "passed", 80)])
-    ranked = routing.rank(COMPAT, CFG, "tf1.13", settings)
-    # R9 and ONNX2TF passed for this model at the same rate (2/2): the faster first; R10 unmeasured
-    # for it comes next; TF2 failed for it, last, whatever its speed elsewhere
+    ranked = rank_of(settings)
+    # R9 and ONNX2TF passed for this model: the faster for it first; R10 unmeasured for it comes next;
+    # TF2 failed for it, last, whatever its speed elsewhere
     assert [r.name for r, _ in ranked] == [ONNX2TF, R9, R10, TF2]
-    assert "passed for this model; passed 2/2 matrix models, x0.94" in ranked[0][1]
+    assert "passed for this model; passed 100% of 2 matrix models, x0.92" in ranked[0][1]
     assert ranked[3][1].startswith("rank 4 of 4: failed for this model")
 
 
@@ -103,3 +107,41 @@ def test_a_measurement_of_a_changed_route_definition_is_ignored(settings):
     write(settings.root / routing.SHIPPED, [{**cell(ONNX2TF, ME, "passed", 50), "route_digest": "old"},
                                             {**cell(R10, ME, "passed", 90), "route_digest": COMPAT.route("tf1.13", R10).digest}])
     assert route.digest != "old" and order(settings)[0] == R10
+
+
+def test_models_like_this_one_decide_the_latency_and_unlike_ones_hardly_count(settings):
+    """A depthwise net measured fast on R9 and an unlike one measured fast on ONNX2TF: a depthwise model
+    goes by the depthwise net's numbers, a plain one by the other's."""
+    depthwise = ["Conv", "Conv:depthwise", "Relu", "Add", "GlobalAveragePool", "Gemm"]
+    plain = ["Conv", "Relu", "MaxPool", "Add", "GlobalAveragePool", "Gemm"]
+    write(settings.root / routing.SHIPPED, [
+        {**cell(R9, "dw", "passed", 300), "ops": depthwise}, {**cell(ONNX2TF, "dw", "passed", 90), "ops": depthwise},
+        {**cell(R9, "pl", "passed", 80), "ops": plain}, {**cell(ONNX2TF, "pl", "passed", 100), "ops": plain}])
+    assert order(settings, frozenset(depthwise))[0] == ONNX2TF
+    assert order(settings, frozenset(plain))[0] == R9
+    why = dict((r.name, w) for r, w in rank_of(settings, frozenset(plain)))
+    assert "x0.80" in why[R9]
+
+
+def test_a_route_that_fails_every_node_test_of_one_of_the_models_ops_is_not_tried_first(settings):
+    write(settings.root / routing.SHIPPED, [cell(R9, "x", "passed", 50), cell(ONNX2TF, "x", "passed", 100)])
+    conformance = {"after": {"targets": {"tf1.13": [R9, ONNX2TF]},
+                             "tests": {"test_gru": {"ops": ["GRU"]}, "test_relu": {"ops": ["Relu"]}},
+                             "cells": {"test_gru": [[0, 0, "RuntimeError", "convert", "linear_before_reset"], [1, 0]],
+                                       "test_relu": [[1, 0], [1, 0]]}}}
+    (settings.root / routing.CONFORMANCE).write_text(json.dumps(conformance))
+    assert order(settings, frozenset({"Relu", "Gemm"}))[0] == R9           # faster, and nothing known against it
+    ranked_gru = rank_of(settings, frozenset({"GRU", "Gemm"}))
+    assert ranked_gru[0][0].name == ONNX2TF and order(settings, frozenset({"GRU"}))[-1] == R9
+    assert "no node test of GRU passes on it" in dict((r.name, w) for r, w in ranked_gru)[R9]
+
+
+def test_measurements_of_another_export_stack_count_for_a_stack_with_none(settings):
+    """A torch 2 model on a machine whose matrix measured only torch 1.7 exports still ranks by them."""
+    modern = load_config(ROOT / "configs" / "modern" / "swin_t.yaml")
+    fast_tf2 = COMPAT.route("tf1.13", TF2)           # torch17's definition of the route
+    write(settings.root / routing.SHIPPED, [{**cell(TF2, "x", "passed", 50), "route_digest": fast_tf2.digest},
+                                            {**cell(R9, "x", "passed", 100),
+                                             "route_digest": COMPAT.route("tf1.13", R9).digest}])
+    names = [r.name for r, _ in routing.candidates(COMPAT, modern, "tf1.13", None, settings)]
+    assert names[0] == TF2

@@ -11,6 +11,7 @@ from torch2tf import atomic, routing
 from torch2tf.configs.compat import load_compat
 from torch2tf.errors import ConfigError
 from torch2tf.matrix.cells import Cell, result_on_file
+from torch2tf.model_ops import op_tokens
 from torch2tf.settings import Settings
 
 
@@ -32,7 +33,24 @@ def write_results(out: Path, results: dict) -> None:
 # what route ranking needs of a cell, and what says where it came from
 SHIPPED_KEYS = ("model", "model_digest", "target", "route", "route_digest", "export_stack", "status", "error_class",
                 "stage", "message", "cause", "hint", "weak", "max_abs_diff", "latency_ms", "pytorch_latency_ms", "transposes",
-                "layout_share", "transposes_converted", "versions", "started")
+                "layout_share", "transposes_converted", "ops", "versions", "started")
+
+
+def cell_ops(matrix_dir: Path, cell_id: str) -> list[str] | None:
+    """The op tokens of the model a cell exported (what route choice compares models by)."""
+    found = sorted((matrix_dir / "runs" / cell_id).glob("*/model.onnx"))
+    return sorted(op_tokens(found[0])) if found else None
+
+
+def _with_ops(settings: Settings, cells: list[dict]) -> None:
+    """Every cell of a model gets the model's op tokens (a cell that failed before export has none of its own)."""
+    ops_of = {}
+    for c in cells:
+        ops = c.get("ops") or (cell_ops(settings.matrix_dir, c["id"]) if c.get("id") else None)
+        if ops:
+            ops_of[c["model_digest"]] = ops
+    for c in cells:
+        c["ops"] = c.get("ops") or ops_of.get(c["model_digest"])
 
 
 def ship_measurements(settings: Settings, results: dict) -> Path:
@@ -43,6 +61,7 @@ def ship_measurements(settings: Settings, results: dict) -> Path:
     def key(c):
         return c.get("model") or c["model_digest"], c["target"], c["route"]
     merged = {key(c): c for c in routing.cells_in(path)}
+    _with_ops(settings, results["cells"])
     for c in results["cells"]:
         merged[key(c)] = {k: c.get(k) for k in SHIPPED_KEYS}
         if merged[key(c)]["message"]:           # the first line says why; the log has the rest

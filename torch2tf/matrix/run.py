@@ -14,7 +14,7 @@ from torch2tf import atomic, catalogue
 from torch2tf.errors import Torch2TFError
 from torch2tf.executors import Executor
 from torch2tf.matrix.cells import Cell, result_on_file, select
-from torch2tf.matrix.results import collect, write_results
+from torch2tf.matrix.results import cell_ops, collect, write_results
 from torch2tf.run.pipeline import Options, run_pipeline
 from torch2tf.settings import Settings
 from torch2tf.slurm import LOST
@@ -40,6 +40,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: Path) -> dict:
                                                                       type(exc).__name__),
                    stage=exc.stage, message=exc.message.splitlines()[0][:400], cause=exc.cause,
                    hint=exc.hint, log=exc.log)
+    row["ops"] = cell_ops(out_dir, cell.id)
     row["seconds"] = round(time.time() - started, 2)
     return row
 

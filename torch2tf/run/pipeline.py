@@ -15,6 +15,7 @@ from torch2tf.configs.compat import load_compat
 from torch2tf.configs.config import load_config
 from torch2tf.envs.extras import extended_spec, extension_locked
 from torch2tf.errors import ConfigError, StageError, Torch2TFError, VerifyError
+from torch2tf.model_ops import op_tokens
 from torch2tf.run.attempts import attempt_of, fail
 from torch2tf.run.best import run_best
 from torch2tf.run.execute import Execution, execute, inputs_of, record
@@ -48,15 +49,18 @@ class Options:
 BEST = "best"       # the route name that asks for every route, fastest verified kept
 
 
-def make_plans(config_path: Path, settings: Settings, options: Options) -> list[tuple[Plan, str]]:
-    """The checked plan of every route this run may try, in order, each with why it stands there."""
+def make_plans(config_path: Path, settings: Settings, options: Options,
+               model_ops: frozenset[str] | None = None) -> list[tuple[Plan, str]]:
+    """The checked plan of every route this run may try, in order, each with why it stands there
+    (ranked by the model's ops when they are known: an .onnx model's always, a PyTorch model's once
+    exported)."""
     cfg = load_config(config_path)
     target = options.target or cfg.target
     compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
     forced = None if wants_best(cfg.route, options) else options.route or cfg.route
     _check_choice(compat, cfg.path, target, forced, options)
     plans = []
-    for route, reason in routing.candidates(compat, cfg, target, forced, settings):
+    for route, reason in routing.candidates(compat, cfg, target, forced, settings, model_ops):
         plan = build_plan(cfg, target, route, compat, PlanOptions(opset=options.opset, latency_runs=options.latency_runs,
                                                                   export_only=options.export_only,
                                                                   optimize=options.optimize))
@@ -96,6 +100,10 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout)
     for plan, _ in plans:
         runner.extend(plan.extension)
+    if _ranked_blind(plans, options):
+        ops = _exported_ops(plans[0][0], runner, options.echo)
+        if ops:
+            plans = make_plans(config_path, settings, options, ops)
     if wants_best(plans[0][0].config.route, options):
         try:
             return run_best(plans, runner, dest, options.jobs, options.echo, options.export_only)
@@ -134,6 +142,26 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
             publish(dest, execution, report)
         return report
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _ranked_blind(plans: list[tuple[Plan, str]], options: Options) -> bool:
+    """A PyTorch model with routes to choose among: its ops are known only once it is exported."""
+    cfg = plans[0][0].config
+    return (len(plans) > 1 and not cfg.model.onnx and not options.export_only
+            and not wants_best(cfg.route, options))
+
+
+def _exported_ops(plan: Plan, runner: StageRunner, echo: Callable[[str], None]) -> frozenset[str] | None:
+    """The model's op tokens, from the first route's export (a stage-cache entry the routes of that opset
+    reuse); None when the export fails here (the attempts then meet it and report it as usual)."""
+    step = plan.steps[0]
+    try:
+        run = runner.run(step.stage, step.env, inputs_of(step, lambda ref: None), step.params, label=step.label)
+    except Torch2TFError:
+        return None
+    ops = op_tokens(run.outputs["model"].path)
+    echo(f"torch2tf: routes ranked by the model's {len(ops)} op kinds (read from its opset-{plan.opset} export)")
+    return ops or None
 
 
 def _locatable(execution: Execution, options: Options) -> bool:
