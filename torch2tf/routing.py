@@ -123,7 +123,9 @@ def standing(route: Route, target: str, ev: Evidence) -> Standing:
              if c["status"] == "passed" and c.get("latency_ms") and c.get("pytorch_latency_ms")]
     own_ratio = [c["latency_ms"] / c["pytorch_latency_ms"] for c in own
                  if c["status"] == "passed" and c.get("latency_ms") and c.get("pytorch_latency_ms")]
-    failing = tuple(sorted((ev.model_ops or frozenset()) & ev.failing_ops.get(route.name, set())))
+    # an op the node tests fail on this route, unless a model holding it verified through the route
+    proven = set().union(*[ev.cell_ops.get(c["model_digest"], frozenset()) for c in mine if c["status"] == "passed"])
+    failing = tuple(sorted((ev.model_ops or frozenset()) & ev.failing_ops.get(route.name, set()) - proven))
     return Standing(route=route, for_model=own[0]["status"] if own else None,
                     passes=sum(w for c, w in zip(others, weights) if c["status"] == "passed") + (
                         1.0 if own and own[0]["status"] == "passed" else 0.0),
@@ -168,7 +170,9 @@ def failing_ops(path: Path, target: str) -> dict[str, set[str]]:
     for (route, op), ok in passed.items():
         if not ok:
             out.setdefault(route, set()).add(op)
-    return out
+    # an op no route passes tells no route from another (the tests' own shapes, e.g. Constant)
+    somewhere = {op for (route, op), ok in passed.items() if ok}
+    return {route: ops & somewhere for route, ops in out.items()}
 
 
 def gather(compat: Compat, cfg: PipelineConfig, target: str, settings: Settings,

@@ -204,6 +204,12 @@ def describe_plan(config_path: Path, settings: Settings, options: Options) -> st
     unlocked = plan.extension and not extension_locked(plan.extension, settings)
     if not unlocked:            # --plan writes nothing: an extension with no lock yet is only announced
         runner.extend(plan.extension)
+    step = plan.steps[0]
+    exported = None if unlocked or options.fresh or not _ranked_blind(plans, options) else \
+        runner.cached(step.stage, step.env, inputs_of(step, lambda ref: None), step.params)
+    if exported is not None:    # an earlier run's export is cached: the ranking the run will make
+        plans = make_plans(config_path, settings, options, op_tokens(exported.outputs["model"].path) or None)
+        plan, reason = plans[0]
     known: dict = {}              # label -> the cached run, while every step so far is a hit
     lines = [f"plan: {plan.config.name} -> {plan.target} via route {plan.route.name} ({reason}), opset {plan.opset}",
              _describe_source(plan)]
