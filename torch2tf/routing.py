@@ -11,6 +11,7 @@ pipeline or the matrix, so both can use it.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +82,10 @@ class Standing:
         return 1 if not self.measured or self.rate >= LIKELY else 2
 
     def sort_key(self, declared_index: int) -> tuple:
-        latency = self.latency_ratio if self.latency_ratio is not None else float("inf")
-        return (self.tier(), latency, -self.rate, declared_index)
+        # latencies within a few percent are a tie (a shared machine measures that much noise): then the
+        # pass rate, then the declared order, which puts the routes that convert in the target runtime first
+        latency = round(math.log(self.latency_ratio) / math.log(SAME_SPEED)) if self.latency_ratio else math.inf
+        return (self.tier(), latency, -round(self.rate, 2), declared_index)
 
     def describe(self) -> str:
         model = {"passed": "passed for this model", "failed": "failed for this model",
@@ -93,6 +96,7 @@ class Standing:
         return f"{model}{fails}; passed {self.rate:.0%} of {self.models} matrix models{like}{speed}"
 
 
+SAME_SPEED = 1.05       # latency ratios closer than this count as one speed
 LIKELY = 0.5            # a weighted pass rate below this puts a route after the likely ones
 FLOOR_WEIGHT = 0.05     # an unlike model still counts a little: better than no measurement
 

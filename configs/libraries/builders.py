@@ -49,6 +49,6 @@ class _Encoder(torch.nn.Module):
 def bert_encoder():
     """A small HF BERT encoder built from a config object (no download): last_hidden_state."""
     from transformers import BertConfig, BertModel
-    config = BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=256, max_position_embeddings=64)
+    config = BertConfig(vocab_size=1000, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                        intermediate_size=1024, max_position_embeddings=128)
     return _Encoder(BertModel(config).eval())
