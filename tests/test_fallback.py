@@ -68,7 +68,9 @@ def test_best_runs_every_route_and_keeps_the_fastest_verified(project, tmp_path)
     assert len(verified) >= 2, rep.attempts
     fastest = min(verified, key=lambda a: a.latency_ms)
     assert rep.route == fastest.route and rep.route_reason.startswith("--best: fastest of")
-    assert rep.verify.latency_ms == fastest.latency_ms
+    # the verified graphs were raced in one TF 1.13 process: the table's latencies are the race's
+    assert "raced in one process" in rep.route_reason and "raced in one process:" in out.stdout
+    assert f"{fastest.latency_ms:.1f} ms" in rep.route_reason
     assert all(a.max_abs_diff is not None and a.transposes is not None for a in verified)
     assert "routes tried" in out.stdout and all(r in out.stdout.split("routes tried")[1] for r in routes)
 
