@@ -39,7 +39,9 @@ def saved_model(onnx_path, output_folder, **kwargs):
     writes it with output_signaturedefs: one serving_default endpoint, inputs named as in the ONNX file."""
     import tensorflow as tf
     import tf_keras
-    model = convert(onnx_path, output_folder, "a SavedModel", disable_model_save=True, **kwargs)
+    # output_signaturedefs also makes onnx2tf name its layers safely ("not a valid root scope name" without)
+    model = convert(onnx_path, output_folder, "a SavedModel", disable_model_save=True, output_signaturedefs=True,
+                    **kwargs)
     archive = tf_keras.export.ExportArchive()
     archive.add_endpoint(name="serving_default", fn=lambda *inputs: model(inputs),
                          input_signature=[tf.TensorSpec(t.shape, t.dtype, t.name) for t in model.inputs])
