@@ -69,11 +69,26 @@ def stack_versions():
     return ", ".join(found) or "no torch"
 
 
+# modules that moved out of, or were dropped by, the package that used to bring them: what to pin
+MOVED_MODULES = {
+    "pkg_resources": "setuptools<81 (setuptools 81 and later have no pkg_resources): `setuptools==80.9.0`",
+    "distutils": "setuptools (Python 3.12 dropped distutils; setuptools provides it): `setuptools==69.5.1`",
+    "imp": "nothing: Python 3.12 dropped imp; use a stack with an older Python (model.torch)",
+    "cv2": "opencv-python-headless (the module cv2): `opencv-python-headless==4.8.1.78`",
+    "yaml": "PyYAML (the module yaml): `PyYAML==6.0.1`",
+    "PIL": "pillow (the module PIL)",
+    "sklearn": "scikit-learn (the module sklearn)",
+}
+
+
 def missing_module(doing, exc):
+    name = (exc.name or str(exc)).split(".")[0]
+    moved = MOVED_MODULES.get(name)
+    package = ("its package is %s" % moved) if moved else "add its package, pinned"
     return ModelFailure("%s failed: %s: %s" % (doing, type(exc).__name__, exc),
-                        hint="the export env has no module %r: add its package, pinned, to the config as "
+                        hint="the export env has no module %r: %s, in the config's "
                              "`model.requirements: [<package>==<version>]` (an env for this model's export, "
-                             "locked beside the config)" % (exc.name or str(exc)), kind="MissingModule")
+                             "locked beside the config)" % (name, package), kind="MissingModule")
 
 
 class WeightsUnpickler(pickle.Unpickler):

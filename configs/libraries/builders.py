@@ -52,3 +52,30 @@ def bert_encoder():
     config = BertConfig(vocab_size=1000, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                         intermediate_size=1024, max_position_embeddings=128)
     return _Encoder(BertModel(config).eval())
+
+
+def yolov5n():
+    """The yolov5 package's YOLOv5n from its bundled yaml, Detect in export mode ([1, 6300, 85] at 320)."""
+    scratch = tempfile.mkdtemp(prefix="yolov5-config-")
+    for key in ("YOLOV5_CONFIG_DIR", "YOLO_CONFIG_DIR", "MPLCONFIGDIR"):
+        os.environ.setdefault(key, scratch)
+    import yolov5
+    from yolov5.models.yolo import Detect, Model
+    model = Model(os.path.join(os.path.dirname(yolov5.__file__), "models", "yolov5n.yaml"))
+    model = _calibrate(model, (2, 3, 320, 320))
+    for m in model.modules():
+        if isinstance(m, Detect):
+            m.inplace, m.export = False, True
+    return _First(model)
+
+
+class _First(torch.nn.Module):
+    """The first output of a forward that returns a tuple (yolov5's Detect: (predictions, ...))."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,8 +275,10 @@ def _stacks(raw, where: str, envs_dir: Path) -> dict:
     """compat.yaml's reading limits joined with the versions the env spec pins (the one source)."""
     stacks = {}
     for name, stack in typed(raw, dict, f"{where}: stacks", "stacks").items():
-        check_keys(stack, {"max_ir", "max_opset", "default_export"}, f"{where}: stacks.{name}",
+        check_keys(stack, {"max_ir", "max_opset", "default_export", "era"}, f"{where}: stacks.{name}",
                    required={"max_ir", "max_opset"})
+        if "era" in stack:
+            stack = {**stack, "era": _era(stack["era"], f"{where}: stacks.{name}.era")}
         spec_path = envs_dir / f"{name}.yml"
         if not spec_path.is_file():
             raise ConfigError(f"stack {name!r} has no env spec", where=f"{where}: stacks.{name}",
@@ -284,6 +287,14 @@ def _stacks(raw, where: str, envs_dir: Path) -> dict:
         versions = {key: next((v for v in map(spec.pinned, pkgs) if v), None) for key, pkgs in STACK_PACKAGES.items()}
         stacks[name] = {"python": spec.python, **{k: v for k, v in versions.items() if v}, **stack}
     return stacks
+
+
+def _era(raw, where: str) -> str:
+    """A stack's era: the date (YYYY-MM-DD) its packages come from; YAML reads an unquoted one as a date."""
+    text = str(raw)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ConfigError(f"era {raw!r} is not a date YYYY-MM-DD", where=where, hint='e.g. era: "2021-03-01"')
+    return text
 
 
 def _default_export(stacks: dict, where: str) -> str:

@@ -10,12 +10,15 @@ like any env, under its own digest.
 from __future__ import annotations
 
 import dataclasses
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch2tf import atomic
 from torch2tf.digests import json_digest
 from torch2tf.envs import locks
+from torch2tf.envs.release_dates import resolve_as_of
 from torch2tf.envs.specs import EnvSpec, load_spec, pinned_name
 from torch2tf.errors import ConfigError
 from torch2tf.settings import Settings
@@ -28,6 +31,7 @@ class Extension:
     packages: tuple[str, ...]          # exact pins, e.g. ("scipy==1.5.4",)
     lock_dir: Path                     # <config dir>/locks
     where: str                         # the config key, for messages
+    era: str | None = None             # YYYY-MM-DD: resolve as of this date (the stack's, compat.yaml)
 
     @property
     def name(self) -> str:
@@ -50,18 +54,60 @@ def extension_locked(ext: Extension, settings: Settings) -> bool:
     return locks.is_current(extended_spec(ext, settings), settings)
 
 
-def ensure_lock(spec: EnvSpec, settings: Settings, say=print) -> None:
-    """Lock the extended spec when it has no current lock, its base's pins as constraints."""
+def ensure_lock(spec: EnvSpec, settings: Settings, say=print, era: str | None = None,
+                where: str = "model.requirements") -> None:
+    """Lock the extended spec when it has no current lock. It is resolved against what the export needs
+    of the stack, the base spec's own pins (torch, torchvision, numpy, onnx, onnxruntime, protobuf ...),
+    which it holds exactly, not against every transitive pin of the base lock (requests' idna): the
+    model's library gets what it declares. As of the stack's era, so that old code gets the packages
+    of its time; the stack's and the config's own pins are exempt."""
     if locks.is_current(spec, settings):
         return
     base_spec = load_spec(settings.envs_dir / f"{spec.extends}.yml")
-    base = locks.require_current(base_spec, settings)
-    constraints = "".join(f"{name}=={version}\n" for name, version in sorted(base.pins().items()))
-    extra = ", ".join(spec.requirements[len(base_spec.requirements):])
+    extra = spec.requirements[len(base_spec.requirements):]
     with atomic.file_lock(settings.store / "locks" / f"lock-{spec.name}.lock", what=f"locking env {spec.name}"):
         if locks.is_current(spec, settings):
             return
-        say(f"locking env {spec.name}: {spec.extends} + {extra}")
-        locks.lock(spec, settings, constraints=constraints,
-                   made_by=f"torch2tf for model.requirements ({spec.extends} + {extra})")
-    say(f"wrote {locks.lock_path(spec, settings)}: commit it beside the config")
+        as_of, why = resolve_as_of(era, [(pinned_name(r), r.split("==", 1)[1]) for r in extra if _is_pin(r)])
+        say(f"locking env {spec.name}: {spec.extends} + {', '.join(extra)}" + (f", as of {as_of} ({why})" if as_of else ""))
+        started = time.perf_counter()
+        from_source: list[str] = []
+        while True:
+            try:
+                locks.lock(spec, settings, exclude_newer=as_of, from_source=tuple(from_source),
+                           exempt=tuple(pinned_name(r) for r in spec.requirements if _is_pin(r)),
+                           made_by=f"torch2tf for model.requirements ({spec.extends} + {', '.join(extra)})")
+                break
+            except locks.ResolutionFailed as exc:
+                only_sdist = _sdist_only(exc.reasons)
+                if only_sdist and only_sdist not in from_source and len(from_source) < MAX_FROM_SOURCE:
+                    say(f"  {only_sdist} is published as source only: built from its sdist with the stack's Python")
+                    from_source.append(only_sdist)
+                    continue
+                raise ConfigError(f"model.requirements {', '.join(extra)} cannot be installed beside the "
+                                  f"{spec.extends} stack:\n" + "\n".join(f"  {line}" for line in exc.reasons),
+                                  where=where, hint=_hint(exc.reasons, base_spec)) from None
+    say(f"wrote {locks.lock_path(spec, settings)} in {time.perf_counter() - started:.0f}s: commit it beside the config")
+
+
+MAX_FROM_SOURCE = 12
+
+
+def _sdist_only(reasons: list[str]) -> str | None:
+    """The package uv could not take because it has no wheels, from its explanation."""
+    m = re.search(r"(?:all versions of|only) ([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?\S+)? (?:have|has) no usable wheels",
+                  " ".join(reasons)) or re.search(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ has no usable wheels", " ".join(reasons))
+    return m.group(1).lower() if m else None
+
+
+def _is_pin(requirement: str) -> bool:
+    return not requirement.startswith("-") and "==" in requirement
+
+
+def _hint(reasons: list[str], base: EnvSpec) -> str:
+    """What to change: a stack pin named in the conflict cannot move; another version of the library can."""
+    text = " ".join(reasons)
+    held = [r for r in base.requirements if _is_pin(r) and re.search(rf"\b{re.escape(pinned_name(r))}\b", text, re.I)]
+    stack = f" (the stack holds {', '.join(held)})" if held else ""
+    return (f"pin another release of the library in model.requirements, one written for this stack{stack}, or set "
+            "model.torch to a stack it was written for")

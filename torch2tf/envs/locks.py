@@ -79,15 +79,52 @@ def require_current(spec: EnvSpec, settings: Settings) -> Lock:
     return lock
 
 
+class ResolutionFailed(EnvError):
+    """uv found no set of versions: `reasons` is its explanation, a few readable lines."""
+
+    def __init__(self, message: str, reasons: list[str], **kw):
+        super().__init__(message, **kw)
+        self.reasons = reasons
+
+
+FAR_FUTURE = "2100-01-01T00:00:00Z"
+
+
+def uv_reasons(stderr: str, limit: int = 5) -> list[str]:
+    """uv's page-long resolution failure as at most `limit` lines: its "Because ..." sentences, without
+    the box drawing and its hints (which name uv's flags, not a config's keys)."""
+    text = stderr.split("╰─▶", 1)[1] if "╰─▶" in stderr else stderr
+    paragraphs, current = [], []
+    for raw in text.splitlines():
+        line = re.sub(r"^(cause:|Caused by:)\s*", "", raw.strip().lstrip("×╰─▶ ").strip())
+        if line.startswith(("error:", "No solution found")):
+            continue
+        if not line or line.startswith("hint:"):
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            if line.startswith("hint:"):
+                break
+            continue
+        current.append(line)
+    if current:
+        paragraphs.append(" ".join(current))
+    sentences = [s.strip() for p in paragraphs for s in re.split(r"(?<=\.)\s+(?=And because|Because|So |we can)", p) if s.strip()]
+    return [s if len(s) <= 300 else s[:297] + "..." for s in sentences[:limit]] or [stderr.strip()[:300]]
+
+
 def lock(spec: EnvSpec, settings: Settings, *, log_path: Path | None = None, constraints: str = "",
-         made_by: str = "") -> Lock:
+         made_by: str = "", exclude_newer: str | None = None, exempt: tuple[str, ...] = (),
+         from_source: tuple[str, ...] = ()) -> Lock:
     """Resolve the spec with uv for its python and platform and write the hashed lock atomically.
-    `constraints` (pip constraints text) holds packages to the versions given when they are needed."""
+    `constraints` (pip constraints text) holds packages to the versions given when they are needed;
+    `exclude_newer` (YYYY-MM-DD) takes only what was published before it, `exempt` packages aside."""
     interp = find_interpreter(spec.python, settings)   # builds sdist metadata with the real target python
     path = lock_path(spec, settings)
     with tempfile.TemporaryDirectory() as tmp:
         req_in = Path(tmp) / f"{spec.name}.in"
-        req_in.write_text(spec.requirements_in())
+        # from_source: packages published as sdists only, built from them (pip's --no-binary exception)
+        req_in.write_text("".join(f"--no-binary={name}\n" for name in from_source) + spec.requirements_in())
         out = Path(tmp) / "lock.txt"
         argv = [uv_bin(), "pip", "compile", str(req_in), "-o", str(out), "--quiet",
                 "--python", str(interp.path), "--python-version", spec.python,
@@ -96,10 +133,17 @@ def lock(spec: EnvSpec, settings: Settings, *, log_path: Path | None = None, con
         if constraints:
             (Path(tmp) / "constraints.txt").write_text(constraints)
             argv += ["--constraint", str(Path(tmp) / "constraints.txt")]
+        if exclude_newer:
+            argv += ["--exclude-newer", f"{exclude_newer}T00:00:00Z"]
+            for name in exempt:
+                argv += ["--exclude-newer-package", f"{name}={FAR_FUTURE}"]
         result = proc.run(argv, env=proc.clean_env(), capture=True)
         if result.returncode != 0:
             if log_path:
                 atomic.write_text(log_path, result.stdout + result.stderr)
+            if "No solution found" in result.stderr:
+                raise ResolutionFailed(f"uv could not lock env {spec.name!r}", uv_reasons(result.stderr),
+                                       where=str(spec.path), hint="relax or change a pin")
             raise EnvError(f"uv could not lock env {spec.name!r}:\n{result.stderr.strip()[-3000:]}",
                            where=str(spec.path),
                            hint="relax or change a pin in the spec; a package with no wheel needs "

@@ -230,7 +230,7 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
     options = options or PlanOptions()
     _check_formats(cfg, route)
     runs = options.latency_runs
-    extension = extension_of(cfg, route)
+    extension = extension_of(cfg, route, compat)
     if cfg.model.onnx:
         if options.opset:
             raise ConfigError("--opset sets the export's opset; an .onnx model is taken at its own", where="--opset",
@@ -267,12 +267,12 @@ def build_plan(cfg: PipelineConfig, target: str, route: Route, compat: Compat,
                 extension=extension, export_torch=compat.stacks[route.export.env].get("torch", ""))
 
 
-def extension_of(cfg: PipelineConfig, route: Route) -> Extension | None:
+def extension_of(cfg: PipelineConfig, route: Route, compat: Compat) -> Extension | None:
     """Only the export runs the model's code, so only its env gets the model's requirements."""
     if not cfg.model.requirements or cfg.model.onnx:
         return None
     return Extension(base=route.export.env, packages=cfg.model.requirements, lock_dir=cfg.path.parent / "locks",
-                     where=f"{cfg.path}: model.requirements")
+                     where=f"{cfg.path}: model.requirements", era=compat.stacks[route.export.env].get("era"))
 
 
 def _check_opset(opset: int, route: Route, compat: Compat, where: str) -> None:

@@ -75,8 +75,9 @@ class StageRunner:
     def _env(self, name: str):
         if name not in self._envs:
             if name in self._extensions:
-                spec = extended_spec(self._extensions[name], self.settings)
-                ensure_lock(spec, self.settings)
+                ext = self._extensions[name]
+                spec = extended_spec(ext, self.settings)
+                ensure_lock(spec, self.settings, era=ext.era, where=ext.where)
             else:
                 spec = load_spec(self.settings.envs_dir / f"{name}.yml")
             self._envs[name] = (spec, envs.resolve(spec, self.settings)[0])
