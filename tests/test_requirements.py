@@ -87,3 +87,58 @@ def test_a_missing_package_is_named_then_the_requirement_builds_its_env(tmp_path
     for pin in ("torch==1.7.1", "numpy==", "onnx=="):     # the base's versions kept
         line = next(ln for ln in base.splitlines() if ln.startswith(pin))
         assert line in lock
+
+
+UV_FAILURE = """error: No solution found when resolving dependencies
+  cause: Because only ultralytics<=8.0.53 is available and yolov5==7.0.13 depends on ultralytics>=8.0.100, we can conclude that yolov5==7.0.13 cannot be used.
+         And because you require yolov5==7.0.13, we can conclude that your requirements are unsatisfiable.
+
+hint: `ultralytics` was requested with a pre-release marker (e.g., ultralytics>=8.0.100), but pre-releases weren't enabled (try: `--prerelease=allow`)
+"""
+UV_NO_WHEELS = """  × No solution found when resolving dependencies:
+  ╰─▶ Because all versions of fire have no usable wheels and yolov5==7.0.13 depends on fire, we can conclude
+      that yolov5==7.0.13 cannot be used.
+      And because you require yolov5==7.0.13, we can conclude that your requirements are unsatisfiable.
+
+      hint: Wheels are required for `fire` because building from source is disabled for all packages
+"""
+
+
+def test_a_resolution_failure_is_a_few_lines_of_why_without_uvs_hints():
+    from torch2tf.envs.locks import uv_reasons
+    reasons = uv_reasons(UV_FAILURE)
+    assert reasons[0].startswith("Because only ultralytics<=8.0.53 is available and yolov5==7.0.13 depends")
+    assert reasons[1].startswith("And because you require yolov5==7.0.13") and len(reasons) == 2
+    assert not any("--prerelease" in r or "error:" in r for r in reasons)
+    boxed = uv_reasons(UV_NO_WHEELS)
+    assert boxed[0].startswith("Because all versions of fire have no usable wheels") and "╰" not in " ".join(boxed)
+
+
+def test_a_package_published_as_source_only_is_named_from_the_explanation():
+    from torch2tf.envs.extras import _sdist_only
+    from torch2tf.envs.locks import uv_reasons
+    assert _sdist_only(uv_reasons(UV_NO_WHEELS)) == "fire"
+    assert _sdist_only(["Because pretrainedmodels==0.7.4 has no usable wheels and x depends on it"]) == "pretrainedmodels"
+    assert _sdist_only(uv_reasons(UV_FAILURE)) is None
+
+
+def test_requirements_resolve_as_of_the_later_of_the_stacks_era_and_the_pinned_release(monkeypatch):
+    import datetime
+
+    from torch2tf.envs import release_dates
+    days = {("yolov5", "7.0.13"): datetime.date(2023, 10, 16), ("timm", "0.4.12"): datetime.date(2021, 6, 30)}
+    monkeypatch.setattr(release_dates, "released", lambda p, v, index=None: days.get((p, v)))
+    assert release_dates.resolve_as_of("2023-03-15", [("yolov5", "7.0.13")]) == \
+        ("2023-10-17", "yolov5==7.0.13's release; the stack's era is 2023-03-15")
+    assert release_dates.resolve_as_of("2021-03-04", [("timm", "0.4.12")])[0] == "2021-07-01"
+    assert release_dates.resolve_as_of("2025-01-29", [("timm", "0.4.12")]) == ("2025-01-29", "the stack's era")
+    assert release_dates.resolve_as_of("2025-01-29", [("unknown", "1.0")]) == ("2025-01-29", "the stack's era")
+
+
+def test_every_export_stack_declares_its_era_and_a_bad_one_is_refused(tmp_path):
+    compat = load_compat(ROOT / "configs" / "compat.yaml", ROOT / "envs")
+    assert all(compat.stacks[s].get("era") for s in compat.export_stacks)
+    text = (ROOT / "configs" / "compat.yaml").read_text().replace('era: "2021-03-04"', "era: March 2021")
+    (tmp_path / "compat.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="is not a date YYYY-MM-DD"):
+        load_compat(tmp_path / "compat.yaml", ROOT / "envs")

@@ -100,6 +100,7 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout)
     for plan, _ in plans:
         runner.extend(plan.extension)
+    runner.lock_extensions()        # a model's requirements that cannot resolve fail here, before any stage
     if _ranked_blind(plans, options):
         ops = _exported_ops(plans[0][0], runner, options.echo)
         if ops:

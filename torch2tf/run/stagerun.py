@@ -72,6 +72,11 @@ class StageRunner:
         if extension is not None:
             self._extensions[extension.name] = extension
 
+    def lock_extensions(self) -> None:
+        """Lock every extended env known to this runner that has no current lock (the model's requirements)."""
+        for ext in self._extensions.values():
+            ensure_lock(extended_spec(ext, self.settings), self.settings, era=ext.era, where=ext.where)
+
     def _env(self, name: str):
         if name not in self._envs:
             if name in self._extensions:
