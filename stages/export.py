@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import os
 import pickle
+import re
 import sys
 import types
 
@@ -50,7 +51,10 @@ def load_factory(factory, model_file):
                            hint="check model.factory in the config; the module must import in the "
                                 "export env (%s)" % stack_versions(), kind="ModelImportError")
     try:
-        return getattr(module, attr)
+        found = module
+        for part in attr.split("."):       # a classmethod too: 'efficientnet_pytorch:EfficientNet.from_name'
+            found = getattr(found, part)
+        return found
     except AttributeError:
         # the host turns this kind into a hint naming the export stack that has it, if one does
         raise ModelFailure("%r has no callable %r (in %s)" % (model_file or module_name, attr, stack_versions()),
@@ -290,6 +294,12 @@ def export_onnx(model, tensors, onnx_path, names, params, torch):
         if "step!=1" in str(exc):
             hint = ("strided slicing needs opset >= 10: take a route that exports at 10 or more (for TF 1.4: "
                     "onnx2tf-downgrade)")
+        python_op = re.search(r"Couldn't export Python operator (\w+)", str(exc))
+        if python_op:       # a torch.autograd.Function: no opset has it, so no other route would do better
+            raise ModelFailure("torch.onnx.export failed: %s" % msg, kind="PythonOperator", cause=msg,
+                               hint="the model computes %s with a torch.autograd.Function, which has no ONNX form "
+                                    "at any opset: build it with the plain-op variant (efficientnet_pytorch: "
+                                    "model.set_swish(memory_efficient=False)) in a factory file" % python_op.group(1))
         raise StageFailure("torch.onnx.export at opset %s failed: %s" % (params["opset"], msg), hint=hint,
                            kind="ExportError", cause=msg)
     return shims

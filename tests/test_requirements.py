@@ -142,3 +142,22 @@ def test_every_export_stack_declares_its_era_and_a_bad_one_is_refused(tmp_path):
     (tmp_path / "compat.yaml").write_text(text)
     with pytest.raises(ConfigError, match="is not a date YYYY-MM-DD"):
         load_compat(tmp_path / "compat.yaml", ROOT / "envs")
+
+
+def test_a_release_day_is_read_from_the_index_whatever_the_files_spell_the_name(monkeypatch):
+    import io
+    import json as _json
+
+    from torch2tf.envs import release_dates
+    files = [{"filename": "segmentation_models_pytorch-0.2.1-py3-none-any.whl", "upload-time": "2021-11-18T09:00:00Z"},
+             {"filename": "segmentation_models_pytorch-0.2.1.tar.gz", "upload-time": "2021-11-18T09:01:00Z"},
+             {"filename": "segmentation_models_pytorch-0.2.10-py3-none-any.whl", "upload-time": "2023-01-01T00:00:00Z"}]
+    seen = []
+
+    def urlopen(request, timeout):
+        seen.append(request.full_url)
+        return io.BytesIO(_json.dumps({"files": files}).encode())
+    monkeypatch.setattr(release_dates.urllib.request, "urlopen", urlopen)
+    assert str(release_dates.released("segmentation-models-pytorch", "0.2.1")) == "2021-11-18"
+    assert seen[0].endswith("/segmentation-models-pytorch/")
+    assert release_dates.released("segmentation-models-pytorch", "9.9") is None

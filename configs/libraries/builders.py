@@ -79,3 +79,12 @@ class _First(torch.nn.Module):
     def forward(self, x):
         out = self.model(x)
         return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def efficientnet_pytorch_b0():
+    """efficientnet-pytorch's EfficientNet-B0 from its name (random init) with the plain-op Swish: its
+    memory-efficient Swish is a torch.autograd.Function, which has no ONNX form (its README says so)."""
+    from efficientnet_pytorch import EfficientNet
+    model = EfficientNet.from_name("efficientnet-b0")
+    model.set_swish(memory_efficient=False)
+    return model.eval()

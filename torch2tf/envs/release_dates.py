@@ -23,7 +23,8 @@ def released(package: str, version: str, index: str | None = None) -> datetime.d
             files = json.load(response).get("files", [])
     except (OSError, ValueError):
         return None
-    stem = re.compile(rf"^{re.escape(name).replace('-', '[-_.]')}-{re.escape(version)}(\.tar\.gz|\.zip|-)", re.I)
+    spelled = "[-_.]".join(re.escape(part) for part in name.split("-"))     # files write it with _ or .
+    stem = re.compile(rf"^{spelled}-{re.escape(version)}(\.tar\.gz|\.zip|-)", re.I)
     times = [f["upload-time"] for f in files if f.get("upload-time") and stem.match(f.get("filename", ""))]
     return datetime.date.fromisoformat(min(times)[:10]) if times else None
 
