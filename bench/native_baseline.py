@@ -28,6 +28,7 @@ from torch2tf.configs.config import load_config  # noqa: E402
 from torch2tf.envs import store  # noqa: E402
 from torch2tf.envs.specs import load_spec  # noqa: E402
 from torch2tf.errors import Torch2TFError  # noqa: E402
+from torch2tf.model_ops import op_tokens  # noqa: E402
 from torch2tf.run.pipeline import Options, run_pipeline  # noqa: E402
 from torch2tf.settings import Settings  # noqa: E402
 
@@ -99,7 +100,8 @@ def one(model: str, target: str, settings: Settings, compat, runs: int, tmp: Pat
                "graphs": conv["graphs"]}
     timing = time_in_runtime(settings, routes[0].verify_env, request, tmp)
     native = timing["median_ms"]["native"]
-    ranked = routing.rank(compat, cfg, target, settings)
+    # the order a run takes: ranked by the model's ops, read from its export as the pipeline reads them
+    ranked = routing.candidates(compat, cfg, target, None, settings, op_tokens(published / "model.onnx"))
     row = {"model": model, "target": target, "tensorflow": timing["tensorflow"], "native_ms": round(native, 2),
            "native_max_abs": timing["max_abs_diff"]["native"], "failures": conv["failures"],
            "default_before": routes[0].name, "default_now": ranked[0][0].name, "default_now_why": ranked[0][1],
