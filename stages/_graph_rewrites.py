@@ -5,7 +5,7 @@ computes the same numbers in the target runtime. Python 3.6+.
 
 import numpy as np
 
-from _tf_graph import split_ref
+from _tf_graph import attr, split_ref
 
 # ops whose value is not a function of their inputs alone: never folded
 STATEFUL = ("Placeholder", "PlaceholderWithDefault", "RandomUniform", "RandomUniformInt", "RandomStandardNormal",
@@ -58,7 +58,7 @@ def fold_constants(g, tf_v1):
 
 def forward(g, node):
     """Identity, and Split into one part, pass their input on: their readers read it directly."""
-    passes = node.op == "Identity" or (node.op == "Split" and node.attr["num_split"].i == 1) \
+    passes = node.op == "Identity" or (node.op == "Split" and attr(node, "num_split", "i") == 1) \
         or (node.op == "ConcatV2" and len([r for r in node.input if not r.startswith("^")]) == 2)
     if not passes or node.name in g.keep or not g.live(node.name) or g.has_control_users(node.name):
         return None
@@ -82,7 +82,7 @@ def bias_add(g, node):
         if producer is None or bias is None or bias.ndim == 0:
             continue
         if producer.op in ("Conv2D", "DepthwiseConv2dNative", "Conv3D"):
-            if producer.attr["data_format"].s not in (b"NHWC", b"NDHWC"):
+            if attr(producer, "data_format", "s", b"NHWC") not in (b"NHWC", b"NDHWC"):
                 continue
             filt = g.const(producer.input[1])
             channels = None if filt is None else filt.shape[-1] * (filt.shape[-2] if producer.op ==
@@ -90,7 +90,7 @@ def bias_add(g, node):
             rank = 5 if producer.op == "Conv3D" else 4
         elif producer.op == "MatMul":
             filt = g.const(producer.input[1])
-            channels = None if filt is None else filt.shape[0 if producer.attr["transpose_b"].b else 1]
+            channels = None if filt is None else filt.shape[0 if attr(producer, "transpose_b", "b", False) else 1]
             rank = 2
         else:
             continue
@@ -119,9 +119,9 @@ def fold_pad(g, node, shapes, explicit_ops):
     padding, where the runtime's kernel takes it: 'SAME' when the pads are exactly SAME's for the input's
     size, or explicit paddings where the target's op has them (TF 1.14+ Conv2D). A MaxPool takes only a
     pad of the lowest float (SAME pooling ignores the padding)."""
-    if node.op not in ("Conv2D", "DepthwiseConv2dNative", "MaxPool") or node.attr["padding"].s != b"VALID":
+    if node.op not in ("Conv2D", "DepthwiseConv2dNative", "MaxPool") or attr(node, "padding", "s") != b"VALID":
         return None
-    if node.attr["data_format"].s not in (b"NHWC", b""):
+    if attr(node, "data_format", "s", b"NHWC") != b"NHWC":
         return None
     pad = g.producer(node.input[0])
     if pad is None or pad.op not in ("Pad", "PadV2") or len(g.users(pad.name)) != 1 or pad.name in g.keep:
@@ -135,14 +135,14 @@ def fold_pad(g, node, shapes, explicit_ops):
         return None
     shape = shapes.get(pad.input[0] if ":" in pad.input[0] else pad.input[0] + ":0")
     if node.op == "MaxPool":
-        kernel = list(node.attr["ksize"].list.i)[1:3]
+        kernel = attr(node, "ksize", "list", [1, 1, 1, 1])[1:3]
     else:
         filt = g.const(node.input[1])
         if filt is None:
             return None
         kernel = list(filt.shape[:2])
-    strides = list(node.attr["strides"].list.i)[1:3]
-    dilations = list(node.attr["dilations"].list.i)[1:3] if "dilations" in node.attr and node.attr["dilations"].list.i else [1, 1]
+    strides = attr(node, "strides", "list", [1, 1, 1, 1])[1:3]
+    dilations = (attr(node, "dilations", "list") or [1, 1, 1, 1])[1:3]
     same = shape is not None and None not in shape[1:3] and all(
         tuple(pads[1 + k]) == _same_pads(shape[1 + k], kernel[k], strides[k], dilations[k]) for k in range(2))
     if same:
@@ -156,3 +156,47 @@ def fold_pad(g, node, shapes, explicit_ops):
         return None
     g.set_input(node, 0, pad.input[0])
     return "%s (%s) -> %s (%s): padding %s" % (pad.name, pad.op, node.name, node.op, how)
+
+
+def _same_attrs(nodes, names):
+    first = nodes[0]
+    def value(n, k):
+        return n.attr[k].SerializeToString(deterministic=True) if k in n.attr else b""
+    return all(all(value(n, k) == value(first, k) for k in names) for n in nodes)
+
+
+def merge_depthwise(g, node):
+    """Split(x, C, channels) -> C one-channel Conv2Ds -> ConcatV2(channels): how onnx-tf <= 1.3 converts a
+    depthwise conv (mobilenet_v2: 7,000 Conv2Ds, 9x the native graph's time). One DepthwiseConv2dNative
+    with the filters stacked computes the same: output channel c*m + j is group c's j-th."""
+    if node.op != "ConcatV2" or node.name in g.keep:
+        return None
+    data = [r for r in node.input if not r.startswith("^")]
+    values, axis = data[:-1], g.const(data[-1])
+    if len(values) < 2 or axis is None or axis.size != 1 or int(axis.reshape(-1)[0]) not in (3, -1):
+        return None
+    convs = [g.producer(r) for r in values]
+    if any(c is None or c.op != "Conv2D" or split_ref(r)[1] != 0 or len(g.users(c.name)) != 1
+           for c, r in zip(convs, values)):
+        return None
+    if not _same_attrs(convs, ("strides", "padding", "data_format", "dilations", "T")):
+        return None
+    if attr(convs[0], "data_format", "s", b"NHWC") != b"NHWC" or any(d != 1 for d in attr(convs[0], "dilations", "list", [])):
+        return None
+    split = g.producer(convs[0].input[0])
+    split_axis = g.const_input(split, 0) if split is not None and split.op == "Split" else None
+    if split_axis is None or int(split_axis.reshape(-1)[0]) not in (3, -1) or attr(split, "num_split", "i") != len(convs):
+        return None
+    if [split_ref(c.input[0]) for c in convs] != [(split.name, k) for k in range(len(convs))]:
+        return None
+    filters = [g.const(c.input[1]) for c in convs]
+    if any(f is None or f.ndim != 4 or f.shape[2] != 1 or f.shape != filters[0].shape for f in filters):
+        return None
+    stacked = np.stack([f[:, :, 0, :] for f in filters], axis=2)          # [kh, kw, C, multiplier]
+    weights = g.add_const(node.name + "/t2tf_depthwise_filter", stacked)
+    attrs = {"T": convs[0].attr["T"], "strides": convs[0].attr["strides"], "padding": convs[0].attr["padding"],
+             "data_format": g.AttrValue(s=b"NHWC")}
+    merged = g.add("DepthwiseConv2dNative", node.name + "/t2tf_depthwise", [split.input[1], weights.name], attrs)
+    g.reroute(node.name, merged.name)
+    return "%s: %d one-channel Conv2Ds of %s's parts -> one DepthwiseConv2dNative %s" % (
+        node.name, len(convs), split.name, list(stacked.shape))

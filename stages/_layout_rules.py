@@ -11,7 +11,7 @@ Python 3.6+.
 
 import numpy as np
 
-from _tf_graph import DT_BOOL, ref_of
+from _tf_graph import DT_BOOL, attr, ref_of
 
 UNARY = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Exp", "Log", "Log1p", "Neg", "Abs", "Sqrt",
          "Rsqrt", "Square", "Identity", "Floor", "Ceil", "Round", "Softplus", "Softsign", "Reciprocal",
@@ -77,7 +77,7 @@ def _reduce_remap(g, node, perm):
     rank = len(perm)
     taken = [_axis(a, rank) for a in axes.reshape(-1)]
     new_axes = np.array([perm[a] for a in taken], axes.dtype).reshape(axes.shape)
-    keep = node.attr["keep_dims"].b if "keep_dims" in node.attr else node.attr["keepdims"].b
+    keep = attr(node, "keep_dims", "b", attr(node, "keepdims", "b", False))
     if keep:
         return {"inputs": {1: new_axes}}
     remaining = [perm[k] for k in range(rank) if k not in taken]     # the input's dims, in output order
@@ -90,7 +90,7 @@ def _split_remap(g, node, perm):
     if axis is None or axis.size != 1:
         return None
     return {"inputs": {0: np.array(perm[_axis(axis.reshape(-1)[0], len(perm))], axis.dtype)},
-            "outputs": node.attr["num_split"].i}
+            "outputs": attr(node, "num_split", "i", 1)}
 
 
 def _splitv_remap(g, node, perm):
@@ -98,7 +98,7 @@ def _splitv_remap(g, node, perm):
     if axis is None or axis.size != 1:
         return None
     return {"inputs": {2: np.array(perm[_axis(axis.reshape(-1)[0], len(perm))], axis.dtype)},
-            "outputs": node.attr["num_split"].i}
+            "outputs": attr(node, "num_split", "i", 1)}
 
 
 def _slice_remap(g, node, perm):
@@ -115,7 +115,7 @@ def _slice_remap(g, node, perm):
 
 
 def _strided_slice_remap(g, node, perm):
-    if any(node.attr[m].i for m in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")):
+    if any(attr(node, m, "i", 0) for m in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")):
         return None
     moved = _slice_remap(g, node, perm)
     strides = g.const_input(node, 3)
@@ -127,7 +127,7 @@ def _strided_slice_remap(g, node, perm):
     moved["inputs"][3] = new
     attrs = {}
     for mask in ("begin_mask", "end_mask"):
-        bits = node.attr[mask].i
+        bits = attr(node, mask, "i", 0)
         attrs[mask] = sum(1 << p for k, p in enumerate(perm) if bits & (1 << k))
     moved["attrs"] = attrs
     return moved
@@ -197,6 +197,8 @@ def push_down(g, node):
     change = remap(g, node, perm)
     if change is None:
         return None
+    if change.get("outputs", 1) > 1 and not all(u.op == "Transpose" or u.op in RULES for u, _ in g.users(node.name)):
+        return None         # one Transpose per part, stuck at a conv each (a split depthwise conv): not worth it
     for i, p in zip(indices, perms):
         if p is not None:
             g.set_input(node, i, g.producer(node.input[i]).input[0])
@@ -233,6 +235,8 @@ def pad_after(g, node):
     pads = g.const_input(pad, 1)
     if pads is None or pads.shape != (len(perm), 2) or len(g.users(pad.name)) != 1 or g.has_control_users(pad.name):
         return None
+    if not all(u.op in WINDOWED for u, _ in g.users(node.name)):
+        return None         # only to bring a pad next to the conv / pool that can take it (push_down's mirror)
     moved = g.add(pad.op, pad.name + "/t2tf_after", [node.name] + list(pad.input[1:]),
                   dict((k, v) for k, v in pad.attr.items()))
     g.reroute(node.name, moved.name, [u for u in g.users(node.name) if u[0] is not moved])

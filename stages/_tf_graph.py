@@ -21,6 +21,16 @@ def split_ref(ref):
     return name, int(port or 0)
 
 
+def attr(node, key, kind, default=None):
+    """An attr's value, or `default` when the node does not set it. Never node.attr[key] to read: on a
+    protobuf map that inserts an empty value, which an older runtime then refuses ("NodeDef mentions
+    attr 'dilations' not in Op<name=Conv2D>" in TF 1.4)."""
+    if key not in node.attr:
+        return default
+    value = getattr(node.attr[key], kind)
+    return list(value.i) if kind == "list" else value
+
+
 def ref_of(name, port):
     return name if port == 0 else "%s:%d" % (name, port)
 

@@ -27,7 +27,8 @@ CONTRACT = {
 }
 
 # the rules, by the name the log, the metrics and `without` use
-NODE_RULES = (("forward", _graph_rewrites.forward), ("cancel_transposes", _layout_rules.cancel),
+NODE_RULES = (("forward", _graph_rewrites.forward), ("merge_depthwise", _graph_rewrites.merge_depthwise),
+              ("cancel_transposes", _layout_rules.cancel),
               ("push_transposes", _layout_rules.push_down), ("pad_after_transpose", _layout_rules.pad_after))
 SHAPE_RULES = (("transpose_as_reshape", lambda g, n, s, x: _layout_rules.as_reshape(g, n, s)),
                ("bias_add", lambda g, n, s, x: _graph_rewrites.bias_add(g, n)),
@@ -80,8 +81,8 @@ class Rewriter(object):
         """One pass of node rules over the graph; True when something changed."""
         changed = False
         for node in list(self.g.gd.node):
-            if node.name not in self.g.nodes or self.g.nodes[node.name] is not node:
-                continue
+            if node.name not in self.g.nodes or self.g.nodes[node.name] is not node or not self.g.live(node.name):
+                continue        # replaced, or dead (nothing reads it): pruned later, never rewritten
             for name, rule in rules:
                 if name in self.without:
                     continue
@@ -106,7 +107,7 @@ class Rewriter(object):
         for _ in range(MAX_SWEEPS):
             if not self.sweep(NODE_RULES):
                 break
-        g.prune(outputs)
+            g.prune(outputs)        # what a rewrite left unread goes, so no rule counts it as a reader
         g.sort()        # the importer infers shapes in node order: new nodes sit at the end until sorted
         self.sweep(SHAPE_RULES, static_shapes(self.tf_v1, g.gd))
         g.prune(outputs)

@@ -58,6 +58,14 @@ def case_maxpool_pad(x):
     return conv(y, 4, 2)
 
 
+def case_split_depthwise(x):
+    """onnx-tf <= 1.3's depthwise conv: the channels split, one Conv2D each, concatenated (multiplier 2)."""
+    y = v1.transpose(v1.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1]]), NHWC)
+    parts = v1.split(y, 4, axis=3)
+    convs = [v1.nn.conv2d(p, RNG.randn(3, 3, 1, 2).astype(np.float32), [1, 1, 1, 1], "VALID") for p in parts]
+    return v1.nn.relu(v1.transpose(v1.concat(convs, axis=3) + RNG.randn(8).astype(np.float32), NCHW))
+
+
 def case_matmul_bias_and_dead_output(x):
     flat = v1.reshape(x, [1, -1])
     dense = v1.matmul(flat, RNG.randn(256, 5).astype(np.float32)) + RNG.randn(5).astype(np.float32)

@@ -28,7 +28,7 @@ def run_cases(env_name: str) -> dict:
 def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     cases = run_cases(env_name)
     assert set(cases) == {"resnet_block", "concat_slice_split", "strided_pads", "maxpool_pad",
-                          "matmul_bias_and_dead_output"}
+                          "matmul_bias_and_dead_output", "split_depthwise"}
     for name, c in cases.items():
         assert c["rel_diff"] < 1e-6, (name, c)
     # conv -> (BN) -> relu -> conv: the Transposes between the convs cancel; what is left is the input's
@@ -50,5 +50,9 @@ def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
         assert strided["padding"] == ["EXPLICIT"] and strided["after"]["pads"] == 0
     else:
         assert env_name != "tf115" and strided["after"]["pads"] == 1 and strided["padding"] == ["VALID"]
+    # the split depthwise conv is one DepthwiseConv2dNative again, its pad folded (SAME), its bias a BiasAdd
+    dw = cases["split_depthwise"]
+    assert dw["rewrites"]["merge_depthwise"] == 1 and "DepthwiseConv2dNative" in dw["ops"]
+    assert not {"Split", "Conv2D", "ConcatV2", "Pad"} & set(dw["ops"]) and "BiasAdd" in dw["ops"]
     dense = cases["matmul_bias_and_dead_output"]
     assert "BiasAdd" in dense["ops"] and dense["rewrites"]["prune"] == 1 and dense["after"]["nodes"] < dense["before"]["nodes"]
