@@ -87,4 +87,8 @@ def efficientnet_pytorch_b0():
     from efficientnet_pytorch import EfficientNet
     model = EfficientNet.from_name("efficientnet-b0")
     model.set_swish(memory_efficient=False)
-    return model.eval()
+    # from_name's fresh net gives all-zero logits (a check of those could not fail): a drawn head and
+    # BatchNorm statistics from random batches, as trained weights would have
+    torch.nn.init.normal_(model._fc.weight, std=0.05)
+    torch.nn.init.uniform_(model._fc.bias, -0.1, 0.1)
+    return _calibrate(model, (2, 3, 224, 224))
