@@ -200,3 +200,36 @@ def merge_depthwise(g, node):
     g.reroute(node.name, merged.name)
     return "%s: %d one-channel Conv2Ds of %s's parts -> one DepthwiseConv2dNative %s" % (
         node.name, len(convs), split.name, list(stacked.shape))
+
+
+def _scalar(g, ref):
+    value = g.const(ref)
+    if value is None or value.size == 0 or not np.all(value == value.reshape(-1)[0]):
+        return None
+    return float(value.reshape(-1)[0]), value.size
+
+
+def clip_as_relu6(g, node):
+    """Maximum(Minimum(x, 6), 0) or Minimum(Maximum(x, 0), 6) (a Clip(0, 6), ReLU6 as onnx-tf writes it)
+    -> Relu6(x): one kernel instead of two."""
+    if node.op not in ("Maximum", "Minimum") or attr(node, "T", "type") not in FLOATS:
+        return None
+    outer_bound, inner_op, inner_bound = (0.0, "Minimum", 6.0) if node.op == "Maximum" else (6.0, "Maximum", 0.0)
+    for data, other in ((0, 1), (1, 0)):
+        bound, inner = _scalar(g, node.input[other]), g.producer(node.input[data])
+        if bound is None or bound[0] != outer_bound or inner is None or inner.op != inner_op:
+            continue
+        if len(g.users(inner.name)) != 1 or inner.name in g.keep:
+            continue
+        for x, c in ((0, 1), (1, 0)):
+            limit = _scalar(g, inner.input[c])
+            if limit is not None and limit[0] == inner_bound and g.const(inner.input[x]) is None:
+                shape_of_bounds = max(bound[1], limit[1])
+                if shape_of_bounds != 1:
+                    return None     # a bound tensor could broadcast x to a larger shape: keep it as written
+                line = "%s (%s) of %s (%s): a Clip(0, 6) -> Relu6" % (node.name, node.op, inner.name, inner.op)
+                g.set_input(node, 0, inner.input[x])
+                del node.input[1:]
+                node.op = "Relu6"
+                return line
+    return None

@@ -28,6 +28,7 @@ CONTRACT = {
 
 # the rules, by the name the log, the metrics and `without` use
 NODE_RULES = (("forward", _graph_rewrites.forward), ("merge_depthwise", _graph_rewrites.merge_depthwise),
+              ("clip_as_relu6", _graph_rewrites.clip_as_relu6),
               ("cancel_transposes", _layout_rules.cancel),
               ("push_transposes", _layout_rules.push_down), ("pad_after_transpose", _layout_rules.pad_after))
 SHAPE_RULES = (("transpose_as_reshape", lambda g, n, s, x: _layout_rules.as_reshape(g, n, s)),

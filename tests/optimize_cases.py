@@ -43,7 +43,7 @@ def case_concat_slice_split(x):
     parts = v1.split(a, 2, axis=1)
     s = v1.strided_slice(parts[0], [0, 0, 1, 0], [1, 3, 8, 8], [1, 1, 2, 1])
     c = v1.concat([parts[1][:, :, 1::2, :], s], axis=1)
-    return conv(v1.nn.relu6(c), 6, 2)
+    return v1.maximum(v1.minimum(conv(v1.nn.relu6(c), 6, 2), 6.0), 0.0)      # onnx-tf's Clip(0, 6)
 
 
 def case_strided_pads(x):

@@ -41,6 +41,7 @@ def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     mixed = cases["concat_slice_split"]
     assert mixed["after"]["transposes"] == 2 and mixed["rewrites"]["push_transposes"] >= 5
     assert {"Split", "StridedSlice", "ConcatV2"} <= set(mixed["ops"])
+    assert mixed["rewrites"]["clip_as_relu6"] == 1 and not {"Maximum", "Minimum"} & set(mixed["ops"])
     # a pad of the lowest float before a MaxPool is SAME pooling
     pool = cases["maxpool_pad"]
     assert pool["after"]["pads"] == 0 and "PadV2" not in pool["ops"]
