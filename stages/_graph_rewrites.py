@@ -12,18 +12,31 @@ STATEFUL = ("Placeholder", "PlaceholderWithDefault", "RandomUniform", "RandomUni
             "TruncatedNormal", "Multinomial", "RandomShuffle", "PyFunc", "PyFuncStateless", "EagerPyFunc",
             "VariableV2", "VarHandleOp", "ReadVariableOp", "Assert", "Print", "NoOp", "Const",
             "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond")
+STATEFUL_PREFIXES = ("TensorArray", "Stack", "Queue", "Iterator", "Variable", "Random", "Stateful", "Assign")
+HANDLES = ("resource", "variant")
 FOLD_LIMIT = 16 << 20         # bytes: a folded constant larger than this (a broadcast) stays computed
 FLOATS = (1, 2, 19)           # DT_FLOAT, DT_DOUBLE, DT_HALF: what BiasAdd takes here
 
 
+def _plain(op):
+    """An op whose outputs are values: no handle (TensorArray, resource, variant) in or out."""
+    return all(not t.dtype._is_ref_dtype and t.dtype.base_dtype.name not in HANDLES
+               for t in list(op.inputs) + list(op.outputs))
+
+
 def fold_constants(g, tf_v1):
     """Nodes computed from constants only, replaced by their values, computed by the runtime itself."""
+    graph = tf_v1.Graph()
+    with graph.as_default():
+        tf_v1.import_graph_def(g.gd, name="")
+    plain = set(op.name for op in graph.get_operations() if _plain(op))
     const = set(n.name for n in g.gd.node if n.op == "Const")
     changed = True
     while changed:
         changed = False
         for node in g.gd.node:
-            if node.name in const or node.op in STATEFUL or node.name in g.keep or not node.input:
+            if node.name in const or node.op in STATEFUL or node.op.startswith(STATEFUL_PREFIXES) \
+                    or node.name not in plain or node.name in g.keep or not node.input:
                 continue
             if all(not r.startswith("^") and split_ref(r)[0] in const for r in node.input):
                 const.add(node.name)
@@ -40,9 +53,6 @@ def fold_constants(g, tf_v1):
     if not frontier:
         return []
     refs = sorted(frontier)
-    graph = tf_v1.Graph()
-    with graph.as_default():
-        tf_v1.import_graph_def(g.gd, name="")
     with tf_v1.Session(graph=graph) as sess:
         values = sess.run(["%s:%d" % r for r in refs])
     log = []
