@@ -54,16 +54,30 @@ def fold_constants(g, tf_v1):
         return []
     refs = sorted(frontier)
     with tf_v1.Session(graph=graph) as sess:
-        values = sess.run(["%s:%d" % r for r in refs])
+        values = _evaluate(sess, ["%s:%d" % r for r in refs])
     log = []
     for (name, port), value in zip(refs, values):
-        value = np.asarray(value)
-        if value.nbytes > FOLD_LIMIT or value.dtype == object:
+        value = None if value is None else np.asarray(value)
+        if value is None or value.nbytes > FOLD_LIMIT or value.dtype == object:
             continue
         folded = g.add_const(name + ("/t2tf_folded" if port == 0 else "/t2tf_folded_%d" % port), value)
         g.reroute("%s:%d" % (name, port), folded.name)
         log.append("%s:%d (%s) folded to a constant %s" % (name, port, g.nodes[name].op, list(value.shape)))
     return log
+
+
+def _evaluate(sess, fetches):
+    """Every fetch's value, or None for one the runtime cannot give (on a branch a cond does not take)."""
+    try:
+        return sess.run(fetches)
+    except Exception:  # noqa: BLE001 - one bad fetch must not lose the others
+        values = []
+        for fetch in fetches:
+            try:
+                values.append(sess.run(fetch))
+            except Exception:  # noqa: BLE001
+                values.append(None)
+        return values
 
 
 def forward(g, node):

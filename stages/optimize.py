@@ -11,6 +11,7 @@ converted is, with a warning). Python 3.6+, TensorFlow of the env.
 
 import os
 import time
+import traceback
 
 import numpy as np
 
@@ -96,9 +97,10 @@ class Rewriter(object):
 
     def run(self, outputs):
         g = self.g
-        for node in g.gd.node:      # recorded shapes go stale as Transposes move: inferred afresh
-            if "_output_shapes" in node.attr:
-                del node.attr["_output_shapes"]
+        for node in g.gd.node:      # recorded shapes go stale as Transposes move: inferred afresh;
+            for hint in ("_output_shapes", "_class"):   # colocation hints may name a node pruned here
+                if hint in node.attr:
+                    del node.attr[hint]
         if "prune" not in self.without:
             pruned = g.prune(outputs)
             self.note("prune", ["%d nodes no named output needs" % pruned] if pruned else [])
@@ -158,10 +160,17 @@ def run(request):
     before = _stats(original)
     rewriter = Rewriter(tf, Graph(tf, gd, list(params["inputs"]) + list(params["outputs"])),
                         params.get("without") or ())
-    rewriter.run(params["outputs"])
+    warnings = []
+    try:
+        rewriter.run(params["outputs"])
+    except Exception as exc:  # noqa: BLE001 - optimize only ever improves a graph: never fails a route
+        _protocol.log(traceback.format_exc())
+        warnings.append("optimize could not rewrite this graph (%s: %s): it is published as converted; please "
+                        "report it with logs/optimize.log" % (type(exc).__name__, str(exc).splitlines()[0][:200]))
+        gd, rewriter.counts = _graphdef.load(tf, inputs["graph"]), {}
     for line in rewriter.lines:
         _protocol.log(line)
-    warnings, metrics = [], {"before": before, "after": _stats(gd), "rewrites": rewriter.counts}
+    metrics = {"before": before, "after": _stats(gd), "rewrites": rewriter.counts}
     feeds = dict((k[len("input."):], np.load(v)) for k, v in inputs.items() if k.startswith("input."))
     if feeds and rewriter.counts:
         diff = self_check(tf_v1, original, gd, feeds, params["outputs"])
