@@ -4,7 +4,7 @@ Per (model, target): the default pick (the route ranked first without --best), w
 latency against the fastest verified route of the same --best run, its layout overhead, PyTorch eager's
 latency, and the Transposes before and after optimize.
 
-    python bench/library_models.py [--configs 'configs/libraries/*.yaml'] [--targets tf1.4,tf1.13,tf1.15]
+    python bench/library_models.py [--configs 'configs/libraries/*.yaml,...'] [--targets tf1.4,tf1.13,tf1.15]
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def main() -> None:
     ap.add_argument("--section", default="library_models")
     args = ap.parse_args()
     rows = []
-    for config in sorted(Path(p) for p in glob.glob(args.configs)):
+    configs = sorted({Path(p) for pattern in args.configs.split(",") for p in glob.glob(pattern)})
+    for config in configs:
         for target in args.targets.split(","):
             with tempfile.TemporaryDirectory() as tmp:
                 row = run(config, target, Path(tmp), args.jobs)
