@@ -64,5 +64,7 @@ def test_reduced_matrix_for_real_resumes_and_drives_route_picking(artifacts_env)
     # the pipeline takes the measured route: opset 9 fails for focus, so the opset 10 route
     pipe = run_invoke("pipeline", "--config", "configs/matrix/focus.yaml", "--target", "tf1.13", env_overrides=artifacts_env)
     assert pipe.returncode == 0, pipe.stderr
-    first = pipe.stdout.splitlines()[0]
+    lines = pipe.stdout.splitlines()
+    assert lines[0].startswith("torch2tf: routes ranked by the model's") and "op kinds" in lines[0]
+    first = next(ln for ln in lines if " via route " in ln)
     assert "rank 1 of 4: passed for this model" in first and "onnx-tf-1.3.0-opset9" not in first

@@ -49,7 +49,10 @@ def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version, 
     folder = Path(artifacts_env["INVOKE_TORCH2TF_ARTIFACTS"]) / "resnet18"
     for name in ("model.onnx", "model.pb", "input.input.npy", "ref.output.npy", "logs/convert.log"):
         assert (folder / name).is_file(), name
-    assert [s.label for s in rep.steps] == ["export", "adapt", "onnx-check", "convert", "verify", "inspect"]
+    assert [s.label for s in rep.steps] == ["export", "adapt", "onnx-check", "convert", "optimize", "verify", "inspect"]
+    # onnx-tf's NCHW<->NHWC Transposes around each conv are gone: the input's one is left
+    assert rep.optimize["before"]["transposes"] >= 40 and rep.graph["transposes"] <= 2, rep.optimize
+    assert rep.verify.profile["layout_share"] < 0.1 and rep.verify.profile["total_ms"] > 0
     # every published file carries the digest of what was published, and is not the cache's inode
     assert set(rep.artifacts) >= {"model.onnx", "model.pb", "model.adapted.onnx", "input.input.npy"}
     for name, art in rep.artifacts.items():
@@ -60,7 +63,7 @@ def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version, 
     again = pipeline(artifacts_env, "--config", "configs/resnet18.yaml", "--target", target, "--route", route)
     assert again.returncode == 0
     assert all(s.cached for s in report(artifacts_env, "resnet18").steps)
-    assert "6/6 stages from cache" in again.stdout
+    assert "7/7 stages from cache" in again.stdout
 
 
 def test_user_file_model_and_multi_output_with_dynamic_batch(artifacts_env):
