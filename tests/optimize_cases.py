@@ -13,6 +13,7 @@ sys.path.insert(0, sys.argv[1])      # stages/
 import tensorflow as tf  # noqa: E402
 
 import _graphdef  # noqa: E402
+import _trace  # noqa: E402
 import optimize  # noqa: E402
 from _tf_graph import Graph  # noqa: E402
 
@@ -84,6 +85,17 @@ def build(fn):
     return graph.as_graph_def()
 
 
+def traced(gd, feeds):
+    """The optimized graph's full trace, as verify takes it: what counts as layout, what as padding."""
+    graph = v1.Graph()
+    with graph.as_default():
+        v1.import_graph_def(gd, name="")
+    with v1.Session(graph=graph) as sess:
+        t = _trace.profile(v1, sess, "output:0", {"input:0": feeds["input"]})
+    kinds = dict((op.type, _trace.overhead_kind(op)) for op in graph.get_operations() if _trace.overhead_kind(op))
+    return {"kinds": kinds, "overhead": sorted(t["overhead"]), "padding_ms": t["padding_ms"]}
+
+
 def main():
     feeds = {"input": RNG.randn(1, 4, 8, 8).astype(np.float32)}
     for name, fn in CASES.items():
@@ -97,7 +109,7 @@ def main():
         print(json.dumps({"case": name, "rewrites": rewriter.counts, "before": before, "after": after,
                           "rel_diff": diff, "ops": sorted(set(n.op for n in gd.node)),
                           "padding": sorted(set(n.attr["padding"].s.decode() for n in gd.node if "padding" in n.attr)),
-                          "explicit": optimize.explicit_padding_ops(tf)}))
+                          "explicit": optimize.explicit_padding_ops(tf), "trace": traced(gd, feeds)}))
 
 
 if __name__ == "__main__":

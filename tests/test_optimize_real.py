@@ -51,6 +51,11 @@ def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
         assert strided["padding"] == ["EXPLICIT"] and strided["after"]["pads"] == 0
     else:
         assert env_name != "tf115" and strided["after"]["pads"] == 1 and strided["padding"] == ["VALID"]
+        # that Pad is the model's padding (a native graph pads there too), traced apart from layout overhead
+        assert strided["trace"]["kinds"]["Pad"] == "padding" and "Pad" not in strided["trace"]["overhead"]
+    # the Transposes the block keeps (input and residual) are layout overhead in the trace
+    kinds = block["trace"]["kinds"]
+    assert kinds["Transpose"] == "layout" and "Pad" not in kinds and "Transpose" in block["trace"]["overhead"]
     # the split depthwise conv is one DepthwiseConv2dNative again, its pad folded (SAME), its bias a BiasAdd
     dw = cases["split_depthwise"]
     assert dw["rewrites"]["merge_depthwise"] == 1 and "DepthwiseConv2dNative" in dw["ops"]

@@ -72,7 +72,9 @@ def profile_lines(traced: dict, full: bool) -> list[str]:
     overhead = ", ".join(f"{k} {v:.1f} ms" for k, v in by_time[:4] if v >= 0.05)
     share = traced.get("layout_share")
     lines = [f"profile {traced.get('total_ms', 0):.1f} ms traced; layout overhead "
-             f"{_fmt(share * 100 if share is not None else None, '.1f')}%" + (f" ({overhead})" if overhead else "")]
+             f"{_fmt(share * 100 if share is not None else None, '.1f')}%" + (f" ({overhead})" if overhead else "")
+             + (f"; the model's own padding {traced['padding_ms']:.1f} ms (Pads its convs cannot take in this TF)"
+                if traced.get("padding_ms", 0) >= 0.05 else "")]
     if full:
         total = traced.get("total_ms") or 0.0
         for op, row in sorted(traced.get("per_op", {}).items(), key=lambda kv: -kv[1]["ms"]):
