@@ -17,7 +17,19 @@ import json
 import sys
 import time
 
-from invoke import Collection, Exit, task
+import invoke
+from invoke import Collection, Exit
+
+
+class _Task(invoke.Task):
+    """invoke gives a flag the first free letter of its dashed name, and takes the dash itself when its
+    letters are taken: --no-optimize was listed as `--, --no-optimize`. A dash is never a short flag."""
+
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, set(taken_names) | {"-"})
+
+
+task = functools.partial(invoke.task, klass=_Task)
 
 from torch2tf import Torch2TFError
 from torch2tf.settings import Settings
@@ -220,8 +232,8 @@ ns = Collection(env_ns)
             "no_optimize": "publish the graph as converted: no optimize step (Transposes, Pads, biases as they come)"})
 @_user_errors
 def pipeline(c, config="configs/resnet18.yaml", target=None, route=None, opset=None, fresh=False, plan=False,
-             best=False, jobs=None, locate=False, no_locate=False, no_optimize=False,
-             profile=False):
+             best=False, jobs=None, locate=False, no_locate=False, profile=False,
+             no_optimize=False):
     """PyTorch model -> ONNX -> TensorFlow frozen graph, verified in the target runtime."""
     from pathlib import Path
 

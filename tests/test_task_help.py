@@ -18,6 +18,7 @@ def test_every_task_prints_its_help(name, flag):
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"[--core-opts] {name} [--options]" in out.stdout and "Docstring:" in out.stdout
     assert "torch2tf:" not in out.stderr
+    assert "  --, " not in out.stdout, "a dash taken as a short flag (invoke does when a name's letters are taken)"
 
 
 def test_help_after_another_argument_still_prints_help():
