@@ -67,6 +67,18 @@ def case_split_depthwise(x):
     return v1.nn.relu(v1.transpose(v1.concat(convs, axis=3) + RNG.randn(8).astype(np.float32), NCHW))
 
 
+def case_strided_depthwise(x):
+    """PyTorch's strided depthwise convs (3x3 pad 1, then 5x5 pad 2; stride 2 on even sizes): padded on
+    both sides, which SAME is not, but SAME with a zero tap after the kernel is."""
+    y = x
+    for k in (3, 5):
+        p = (k - 1) // 2
+        y = v1.transpose(v1.pad(y, [[0, 0], [0, 0], [p, p], [p, p]]), NHWC)
+        y = v1.nn.depthwise_conv2d_native(y, RNG.randn(k, k, 4, 1).astype(np.float32), [1, 2, 2, 1], "VALID")
+        y = v1.nn.relu(v1.transpose(y, NCHW))
+    return y
+
+
 def case_matmul_bias_and_dead_output(x):
     flat = v1.reshape(x, [1, -1])
     dense = v1.matmul(flat, RNG.randn(256, 5).astype(np.float32)) + RNG.randn(5).astype(np.float32)
