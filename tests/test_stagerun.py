@@ -172,3 +172,21 @@ def test_a_hanging_stage_is_stopped_at_its_timeout_with_its_whole_group(runner, 
         time.sleep(0.1)
     else:
         pytest.fail("the stage's grandchild outlived the timeout")
+
+
+def test_an_env_built_for_a_step_is_announced_and_its_time_kept(runner, monkeypatch):
+    """A first build downloads hundreds of MB: a line before and after, and the step keeps what it took
+    (with the lock's time when the run locked a model's requirements)."""
+    from torch2tf.run import stagerun
+    env = stagerun.envs.resolve(None, None)[0]
+    said = []
+    runner.say = said.append
+    runner._locked["host"] = 7.2
+    monkeypatch.setattr(stagerun.envs, "build", lambda spec, settings: (env, True))
+    monkeypatch.setattr(stagerun.envs, "dir_size", lambda path: 1.3e9)
+    run = runner.run("echo", "host", {}, {"text": "x"})
+    assert said[0].strip().startswith("building env host") and "built env host in" in said[1]
+    assert run.env_note.startswith("locked in 7s, built in ") and run.env_note.endswith("(1.3 GB)")
+    monkeypatch.setattr(type(env), "is_built", lambda self: True)
+    again = runner.run("echo", "host", {}, {"text": "y"})          # built now: nothing said, nothing kept
+    assert len(said) == 2 and again.env_note == ""

@@ -1,10 +1,10 @@
 """A model's extra packages (`model.requirements` in a config): an env that extends the export env.
 
 The extended spec is the base spec's pins plus the model's, named after the base and a digest of the
-extra pins (torch17-plus-1a2b3c4d5e). Its hashed lock is resolved with the base lock as constraints,
-so every package the base pins keeps its version, and is written beside the config
-(<config dir>/locks/), to be committed with it like every other lock. It is built into the store
-like any env, under its own digest.
+extra pins (torch17-plus-1a2b3c4d5e). Its hashed lock holds the base spec's own pins exactly (what the
+export needs: torch, numpy, onnx ...), resolves the rest as of the library's release or the stack's
+era, and is written beside the config (<config dir>/locks/), to be committed with it like every other
+lock. It is built into the store like any env, under its own digest.
 """
 
 from __future__ import annotations
@@ -55,19 +55,19 @@ def extension_locked(ext: Extension, settings: Settings) -> bool:
 
 
 def ensure_lock(spec: EnvSpec, settings: Settings, say=print, era: str | None = None,
-                where: str = "model.requirements") -> None:
+                where: str = "model.requirements") -> bool:
     """Lock the extended spec when it has no current lock. It is resolved against what the export needs
     of the stack, the base spec's own pins (torch, torchvision, numpy, onnx, onnxruntime, protobuf ...),
     which it holds exactly, not against every transitive pin of the base lock (requests' idna): the
     model's library gets what it declares. As of the stack's era, so that old code gets the packages
-    of its time; the stack's and the config's own pins are exempt."""
+    of its time; the stack's and the config's own pins are exempt. True when it wrote a lock."""
     if locks.is_current(spec, settings):
-        return
+        return False
     base_spec = load_spec(settings.envs_dir / f"{spec.extends}.yml")
     extra = spec.requirements[len(base_spec.requirements):]
     with atomic.file_lock(settings.store / "locks" / f"lock-{spec.name}.lock", what=f"locking env {spec.name}"):
         if locks.is_current(spec, settings):
-            return
+            return False
         as_of, why = resolve_as_of(era, [(pinned_name(r), r.split("==", 1)[1]) for r in extra if _is_pin(r)])
         say(f"locking env {spec.name}: {spec.extends} + {', '.join(extra)}" + (f", as of {as_of} ({why})" if as_of else ""))
         started = time.perf_counter()
@@ -88,6 +88,7 @@ def ensure_lock(spec: EnvSpec, settings: Settings, say=print, era: str | None = 
                                   f"{spec.extends} stack:\n" + "\n".join(f"  {line}" for line in exc.reasons),
                                   where=where, hint=_hint(exc.reasons, base_spec)) from None
     say(f"wrote {locks.lock_path(spec, settings)} in {time.perf_counter() - started:.0f}s: commit it beside the config")
+    return True
 
 
 MAX_FROM_SOURCE = 12

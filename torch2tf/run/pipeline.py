@@ -97,7 +97,8 @@ def run_pipeline(config_path: Path, settings: Settings, options: Options | None 
     if not options.export_only:
         check_destination(dest)
     settings.check_store()
-    runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout)
+    runner = StageRunner(settings, fresh=options.fresh, timeout=plans[0][0].config.timeout or settings.stage_timeout,
+                         say=options.echo)
     for plan, _ in plans:
         runner.extend(plan.extension)
     runner.lock_extensions()        # a model's requirements that cannot resolve fail here, before any stage

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from torch2tf import atomic, catalogue, proc
 from torch2tf.digests import file_digest, json_digest
@@ -44,6 +44,7 @@ class StageRun:
     cached: bool
     log: Path
     env_seconds: float = 0.0
+    env_note: str = ""          # "locked in 7s, built in 45s (1.3 GB)" when this run prepared its env
     stage_wall: float = 0.0     # wall time of the stage process alone (0 when cached)
     label: str = ""             # the pipeline step's name ("onnx-check" runs the verify stage)
 
@@ -61,6 +62,8 @@ class StageRunner:
     _extensions: dict = field(default_factory=dict)   # name -> Extension (envs/extras.py)
     repaired: list = field(default_factory=list)  # damaged cache entries found and removed
     timeout: float | None = None                  # seconds a stage process may take; None: settings'
+    say: Callable[[str], None] = print            # progress while an env is locked or built (minutes, once)
+    _locked: dict = field(default_factory=dict)   # extended env name -> seconds its lock took in this run
 
     def _program_digest(self, stage: str) -> str:
         """The stage program and the shared helpers (file_digest memoizes unchanged files)."""
@@ -75,7 +78,10 @@ class StageRunner:
     def lock_extensions(self) -> None:
         """Lock every extended env known to this runner that has no current lock (the model's requirements)."""
         for ext in self._extensions.values():
-            ensure_lock(extended_spec(ext, self.settings), self.settings, era=ext.era, where=ext.where)
+            spec = extended_spec(ext, self.settings)
+            started = time.perf_counter()
+            if ensure_lock(spec, self.settings, say=self.say, era=ext.era, where=ext.where):
+                self._locked[spec.name] = time.perf_counter() - started
 
     def _env(self, name: str):
         if name not in self._envs:
@@ -136,9 +142,7 @@ class StageRunner:
 
     def _run_missing(self, stage, env_name, inputs, params, key, entry, t0) -> StageRun:
         spec, env = self._env(env_name)
-        t_env = time.perf_counter()
-        envs.build(spec, self.settings)
-        env_seconds = time.perf_counter() - t_env
+        env_seconds, env_note = self._prepare(spec, env)
         entry.parent.mkdir(parents=True, exist_ok=True)
         for stale in entry.parent.glob(f".tmp-{key[:12]}-*"):    # a killed run's (we hold this key's lock)
             shutil.rmtree(stale, ignore_errors=True)
@@ -170,8 +174,25 @@ class StageRunner:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         run = self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=False)
-        run.env_seconds, run.stage_wall = env_seconds, stage_wall
+        run.env_seconds, run.env_note, run.stage_wall = env_seconds, env_note, stage_wall
         return run
+
+    def _prepare(self, spec, env) -> tuple[float, str]:
+        """Build the env if it is not built yet, with a line before and after (a first build downloads
+        hundreds of MB); what it took, with the lock's time for an env locked in this run."""
+        notes = [f"locked in {self._locked.pop(spec.name):.0f}s"] if spec.name in self._locked else []
+        if env.is_built():
+            envs.build(spec, self.settings)           # marker checks; nothing to install
+            return 0.0, ", ".join(notes)
+        self.say(f"      building env {spec.name} from its lock (first use on this machine) ...")
+        started = time.perf_counter()
+        built, created = envs.build(spec, self.settings)
+        seconds = time.perf_counter() - started
+        if created:
+            size = envs.dir_size(built.path) / 1e9
+            notes.append(f"built in {seconds:.0f}s ({size:.1f} GB)")
+            self.say(f"      built env {spec.name} in {seconds:.0f}s, {size:.1f} GB")
+        return seconds, ", ".join(notes)
 
     def _keep_failed(self, stage: str, out_dir: Path, key: str) -> Path:
         """Copy a failed run's dir where the error message points; returns its log."""

@@ -27,7 +27,8 @@ def render(report: Report, profile: bool = False) -> str:
     for s in report.steps:
         state = "cached" if s.cached else s.status
         secs = "-" if s.seconds is None else f"{s.seconds:.2f}s"
-        lines.append(f"  {s.label:<15} {s.env or '-':<8} {state:<7} {secs:>8}")
+        lines.append(f"  {s.label:<15} {s.env or '-':<8} {state:<7} {secs:>8}"
+                     + (f"  env {s.env_note}" if s.env_note else ""))
     hits = sum(1 for s in report.steps if s.cached)
     lines.append(f"  {hits}/{len(report.steps)} stages from cache, {report.seconds:.2f}s in all")
     lines += _verifications(report)
