@@ -39,6 +39,7 @@ def test_bad_config(path, tmp_path):
     assert_one_clear_error(out, expected(path), path.name)
     assert "[1/" not in out.stdout, "a stage ran for a bad config"
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
+    assert not (path.parent / "locks").exists(), "a lock (or its folder) was left for a refused config"
 
 
 GOOD = str(ROOT / "configs" / "tinynet.yaml")

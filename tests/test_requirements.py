@@ -161,3 +161,37 @@ def test_a_release_day_is_read_from_the_index_whatever_the_files_spell_the_name(
     assert str(release_dates.released("segmentation-models-pytorch", "0.2.1")) == "2021-11-18"
     assert seen[0].endswith("/segmentation-models-pytorch/")
     assert release_dates.released("segmentation-models-pytorch", "9.9") is None
+
+
+LOCK = """--only-binary :all:
+--no-binary fire
+
+fire==0.5.0 \\
+    --hash=sha256:a6b0d49e98c8963910021f92bba66f65ab440da2982b78eb1bbf95a0a34aacc6
+    # via yolov5
+Flask_Cors==3.0.10 \\
+    --hash=sha256:74efc975af1194fc7891ff5cd85b0f7478be4f7f59fe158102e91abb72bb4438
+"""
+
+
+def test_a_source_only_package_is_built_from_its_own_lock_lines():
+    from torch2tf.envs.source_builds import lock_block
+    assert lock_block(LOCK, "fire") == ("fire==0.5.0 \\\n    --hash=sha256:a6b0d49e98c8963910021f92bba66f65ab440da2982b78eb1bbf95a0a34aacc6")
+    assert lock_block(LOCK, "flask-cors").startswith("Flask_Cors==3.0.10")
+    assert lock_block(LOCK, "wget") is None
+
+
+@pytest.mark.parametrize("code, output, wheel, why", [
+    (0, "", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n", None),
+    (0, "", "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp38-cp38-linux_x86_64\n",
+     "it compiles code (its wheel is cp38-cp38-linux_x86_64, not pure Python)"),
+    (1, "building 'Levenshtein' extension\nerror: command 'gcc' failed: No such file or directory\n", None,
+     "it compiles code (its build failed: error: command 'gcc' failed: No such file or directory)"),
+    (1, "src/x.c:1:10: fatal error: Python.h: No such file or directory\n", None, "it compiles code (its build failed: src/x.c"),
+    (1, "ModuleNotFoundError: No module named 'numpy'\n", None,
+     "its build failed (ModuleNotFoundError: No module named 'numpy')"),
+])
+def test_a_source_build_that_compiles_or_fails_says_why(code, output, wheel, why):
+    from torch2tf.envs.source_builds import verdict
+    got = verdict(code, output, wheel)
+    assert got == why if why is None or why.endswith(")") else got.startswith(why)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from torch2tf import atomic
 from torch2tf.digests import json_digest
-from torch2tf.envs import locks
+from torch2tf.envs import locks, source_builds
+from torch2tf.envs.interpreters import find_interpreter
 from torch2tf.envs.release_dates import resolve_as_of
 from torch2tf.envs.specs import EnvSpec, load_spec, pinned_name
 from torch2tf.errors import ConfigError
@@ -87,6 +88,17 @@ def ensure_lock(spec: EnvSpec, settings: Settings, say=print, era: str | None = 
                 raise ConfigError(f"model.requirements {', '.join(extra)} cannot be installed beside the "
                                   f"{spec.extends} stack:\n" + "\n".join(f"  {line}" for line in exc.reasons),
                                   where=where, hint=_hint(exc.reasons, base_spec)) from None
+        if from_source:
+            path = locks.lock_path(spec, settings)
+            try:
+                built = source_builds.check_pure(from_source, path.read_text(),
+                                                 find_interpreter(spec.python, settings).path, where)
+            except ConfigError:
+                path.unlink(missing_ok=True)       # a lock naming a package that will not install: none
+                if not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+                raise
+            say(f"  built from source with Python {spec.python}, pure Python: {', '.join(built)}")
     say(f"wrote {locks.lock_path(spec, settings)} in {time.perf_counter() - started:.0f}s: commit it beside the config")
     return True
 
