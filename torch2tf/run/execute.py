@@ -95,7 +95,8 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
         report.steps.append(StepRecord(
             label=step.label, stage=step.stage, env=step.env, status="failed" if failed else "ok",
             seconds=round(run.seconds, 3) if run else None, cached=bool(run and run.cached),
-            process_seconds=round(run.stage_wall, 3) if run else 0.0, env_note=run.env_note if run else ""))
+            process_seconds=round(run.stage_wall, 3) if run else 0.0,
+            env_note=run.env_note if run and all(s.env != step.env for s in report.steps) else ""))
         if run and step.check:
             checked = Verification.from_metrics(step.check.artifact, step.label, step.env, run.metrics)
             checked.mark_insensitive(sensitivity)

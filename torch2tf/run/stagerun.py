@@ -64,6 +64,7 @@ class StageRunner:
     timeout: float | None = None                  # seconds a stage process may take; None: settings'
     say: Callable[[str], None] = print            # progress while an env is locked or built (minutes, once)
     _locked: dict = field(default_factory=dict)   # extended env name -> seconds its lock took in this run
+    _env_notes: dict = field(default_factory=dict)   # env name -> what preparing it took in this run
 
     def _program_digest(self, stage: str) -> str:
         """The stage program and the shared helpers (file_digest memoizes unchanged files)."""
@@ -121,6 +122,7 @@ class StageRunner:
             else:
                 run = self._run_missing(stage, env_name, inputs, params, key, entry, t0)
         run.label = label or stage
+        run.env_note = self._env_notes.get(env_name, "")    # a cached step too (a probe ran the stage first)
         return run
 
     def _intact(self, entry: Path) -> bool:
@@ -174,7 +176,9 @@ class StageRunner:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         run = self._load(stage, env_name, key, entry, time.perf_counter() - t0, cached=False)
-        run.env_seconds, run.env_note, run.stage_wall = env_seconds, env_note, stage_wall
+        run.env_seconds, run.stage_wall = env_seconds, stage_wall
+        if env_note:
+            self._env_notes[env_name] = env_note
         return run
 
     def _prepare(self, spec, env) -> tuple[float, str]:
