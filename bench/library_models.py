@@ -85,7 +85,7 @@ def main() -> None:
                   f"{'-' if share is None else f'{100 * share:.1f}%'} T {row['published_transposes_before_optimize']}"
                   f"->{row['published_transposes_after_optimize']} torch {row['pytorch_latency_ms']} "
                   f"{row['error'] or ''} ({row['seconds']}s)", flush=True)
-    record(args.section, {"rows": rows})
+            record(args.section, {"rows": rows})        # after each row: an hours-long run keeps what it has
 
 
 if __name__ == "__main__":
