@@ -85,20 +85,18 @@ def _reduce_remap(g, node, perm):
     return {"inputs": {1: new_axes}, "out_perm": out_perm}
 
 
-def _split_remap(g, node, perm):
-    axis = g.const_input(node, 0)
-    if axis is None or axis.size != 1:
-        return None
-    return {"inputs": {0: np.array(perm[_axis(axis.reshape(-1)[0], len(perm))], axis.dtype)},
-            "outputs": attr(node, "num_split", "i", 1)}
+def _split_axis_remap(axis_input):
+    """Split takes its axis as input 0, SplitV as input 2: the same remap either way."""
+    def remap(g, node, perm):
+        axis = g.const_input(node, axis_input)
+        if axis is None or axis.size != 1:
+            return None
+        return {"inputs": {axis_input: np.array(perm[_axis(axis.reshape(-1)[0], len(perm))], axis.dtype)},
+                "outputs": attr(node, "num_split", "i", 1)}
+    return remap
 
 
-def _splitv_remap(g, node, perm):
-    axis = g.const_input(node, 2)
-    if axis is None or axis.size != 1:
-        return None
-    return {"inputs": {2: np.array(perm[_axis(axis.reshape(-1)[0], len(perm))], axis.dtype)},
-            "outputs": attr(node, "num_split", "i", 1)}
+_split_remap, _splitv_remap = _split_axis_remap(0), _split_axis_remap(2)
 
 
 def _slice_remap(g, node, perm):
