@@ -208,6 +208,21 @@ def flatten_outputs(out, torch):
                        % type(out).__name__, kind="OutputError")
 
 
+def describe_outputs(out, torch):
+    """What a forward returned, for a count that does not match: its type, and its keys / fields in the
+    order the outputs are flattened (a dict or an HF ModelOutput by its values, a namedtuple by its fields)."""
+    kind = type(out).__name__
+    if isinstance(out, dict):
+        keys = ["%s (%d)" % (k, len(flatten_outputs(v, torch))) if not isinstance(v, torch.Tensor) else str(k)
+                for k, v in out.items()]
+        return "a %s with keys %s" % (kind if kind == "dict" else kind + " (a dict)", ", ".join(keys))
+    if isinstance(out, tuple) and hasattr(out, "_fields"):
+        return "a %s (a namedtuple) with fields %s" % (kind, ", ".join(out._fields))
+    if isinstance(out, (list, tuple)):
+        return "a %s of %d" % (kind, len(out))
+    return "a %s" % kind
+
+
 def run(request):
     import torch
     params = request["params"]
@@ -236,11 +251,15 @@ def run(request):
     arrays = [make_input(spec, inputs.get("sample." + spec["name"]), rng) for spec in params["inputs"]]
     tensors = tuple(torch.from_numpy(a) for a in arrays)
     with torch.no_grad():
-        refs = flatten_outputs(forward(model, tensors, params["inputs"]), torch)
+        returned = forward(model, tensors, params["inputs"])
+    refs = flatten_outputs(returned, torch)
     names = params["outputs"]
     if len(refs) != len(names):
-        raise ModelFailure("the model returns %d output(s) but the config names %d: %s" % (len(refs), len(names), names),
-                           hint="list one name per model output under `outputs:`", kind="ConfigMismatch")
+        raise ModelFailure("the model returns %d output(s) but the config names %d: %s; its forward returns %s"
+                           % (len(refs), len(names), names, describe_outputs(returned, torch)),
+                           hint="list one name per tensor under `outputs:`, in that order; to keep only some, "
+                                "export a wrapper whose forward returns them (model.factory pointing at a "
+                                "function that builds it)", kind="ConfigMismatch")
 
     sensitivity = input_sensitivity(model, params["inputs"], refs, names, rng, torch)
     onnx_path = os.path.join(out_dir, "model.onnx")

@@ -134,6 +134,18 @@ def test_model_import_failure(artifacts_env, tmp_path):
     assert [(s.label, s.status) for s in rep.steps] == [("export", "failed")]
 
 
+def test_a_forward_returning_a_dict_is_named_with_its_keys(artifacts_env, tmp_path):
+    """HF models return a ModelOutput (a dict): the count mismatch says so, with the keys in output order."""
+    as_dict = NET.replace("return self.conv(x).mean(dim=(2, 3))",
+                          "y = self.conv(x)\n            return {'pooled': y.mean(dim=(2, 3)), 'features': y}")
+    cfg = write_config(tmp_path, TINY_CFG.format(name="dict-out", factory="net.py:build", weights="null", extra=""),
+                       as_dict)
+    out = pipeline(artifacts_env, "--config", str(cfg))
+    assert_clean_error(out, "the model returns 2 output(s) but the config names 1: ['y']",
+                       "its forward returns a dict with keys pooled, features", "in that order")
+    assert report(artifacts_env, "dict-out").error["class"] == "ConfigMismatch"
+
+
 def _torch17_python() -> Path:
     return envs.get("torch17", Settings()).python
 
