@@ -8,7 +8,10 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-def make_input(spec, sample_path, rng):
+INT_HIGH = 10          # integers are drawn in [0, 10), or below the smallest table they index
+
+
+def make_input(spec, sample_path, rng, index_bound=None):
     shape = [int(d) for d in spec["shape"]]
     dtype = np.dtype(spec.get("dtype", "float32"))
     if sample_path:
@@ -24,7 +27,36 @@ def make_input(spec, sample_path, rng):
         return rng.standard_normal(shape).astype(dtype)
     if dtype.kind == "b":
         return rng.randint(0, 2, size=shape).astype(dtype)
-    return rng.randint(0, 10, size=shape).astype(dtype)
+    return rng.randint(0, min(INT_HIGH, index_bound or INT_HIGH), size=shape).astype(dtype)
+
+
+def onnx_index_bounds(graph):
+    """{graph input: rows of the smallest initializer it indexes}: an integer input that feeds a Gather
+    (an Embedding's lookup; through a Cast too) is drawn inside the indexed dimension."""
+    tables = dict((t.name, list(t.dims)) for t in graph.initializer)
+    names = set(i.name for i in graph.input) - set(tables)
+    cast_of = dict((n.output[0], n.input[0]) for n in graph.node if n.op_type == "Cast" and n.input[0] in names)
+    bounds = {}
+    for node in graph.node:
+        if node.op_type != "Gather" or len(node.input) < 2 or node.input[0] not in tables:
+            continue
+        source = cast_of.get(node.input[1], node.input[1])
+        if source not in names:
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        dims = tables[node.input[0]]
+        rows = dims[axis] if -len(dims) <= axis < len(dims) else None
+        if rows:
+            bounds[source] = min(rows, bounds.get(source, rows))
+    return bounds
+
+
+def torch_index_bound(model, torch):
+    """The rows of the model's smallest Embedding: an integer input of a model with embeddings is drawn
+    below it (token ids, token types, positions all index one)."""
+    rows = [m.num_embeddings for m in model.modules()
+            if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag))]
+    return min(rows) if rows else None
 
 
 def load_image(path, shape, preprocess):

@@ -14,7 +14,7 @@ import types
 
 import _protocol
 import _shims
-from _inputs import make_input
+from _inputs import make_input, torch_index_bound
 import numpy as np
 from _protocol import ModelFailure, StageFailure
 
@@ -248,7 +248,8 @@ def run(request):
         load_weights(model, inputs["weights"], torch, params["trust_weights"])
     model.eval()
 
-    arrays = [make_input(spec, inputs.get("sample." + spec["name"]), rng) for spec in params["inputs"]]
+    bound = torch_index_bound(model, torch)
+    arrays = [make_input(spec, inputs.get("sample." + spec["name"]), rng, bound) for spec in params["inputs"]]
     tensors = tuple(torch.from_numpy(a) for a in arrays)
     with torch.no_grad():
         returned = forward(model, tensors, params["inputs"])
@@ -282,7 +283,8 @@ def run(request):
 def input_sensitivity(model, specs, refs, names, rng, torch):
     """Per output, how far a second random input moves it (max abs): the host marks a check weak
     when that is within the tolerance, since a graph that ignored its input would then pass."""
-    second = tuple(torch.from_numpy(make_input(spec, None, rng)) for spec in specs)
+    bound = torch_index_bound(model, torch)
+    second = tuple(torch.from_numpy(make_input(spec, None, rng, bound)) for spec in specs)
     with torch.no_grad():
         others = flatten_outputs(model(*second), torch)
     return dict((name, float((a.double() - b.double()).abs().max()) if a.numel() else 0.0)

@@ -9,7 +9,7 @@ import os
 
 import _protocol
 import numpy as np
-from _inputs import make_input
+from _inputs import make_input, onnx_index_bounds
 from _protocol import ModelFailure
 
 # what this stage takes and gives (checked by _protocol.main; read by the host too)
@@ -53,12 +53,14 @@ def run(request):
     original = {v: k for k, v in params["names"].items()}       # safe -> the file's name
     rng = np.random.RandomState(params["seed"])
     session = reference_session(inputs["model"])
-    feeds = dict((original.get(s["name"], s["name"]), make_input(s, inputs.get("sample." + s["name"]), rng))
+    bounds = onnx_index_bounds(onnx.load(inputs["model"]).graph)
+    feeds = dict((original.get(s["name"], s["name"]),
+                  make_input(s, inputs.get("sample." + s["name"]), rng, bounds.get(original.get(s["name"], s["name"]))))
                  for s in params["inputs"])
     wanted = [original.get(n, n) for n in params["outputs"]]
     try:
         refs = session.run(wanted, feeds)
-        second = dict((k, make_input(s, None, rng)) for k, s in zip(feeds, params["inputs"]))
+        second = dict((k, make_input(s, None, rng, bounds.get(k))) for k, s in zip(feeds, params["inputs"]))
         others = session.run(wanted, second)
     except Exception as exc:  # noqa: BLE001 - the model's own failure on the example inputs
         raise ModelFailure("onnxruntime could not run the model on the example inputs: %s"

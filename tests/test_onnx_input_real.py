@@ -66,3 +66,28 @@ def test_onnx_tf_112_keeps_each_reduce_to_its_own_axes(tmp_path):
     assert out.returncode == 0, out.stderr
     rep = Report.load(tmp_path / "a" / "two_means" / "report.json")
     assert rep.verify.passed and rep.verify.versions["tensorflow"] == "1.4.1"
+
+
+def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
+    """An Embedding of 4 rows as a file: the example ids must be valid rows (they were drawn in [0, 10):
+    'indices element out of data bounds, idx=5 must be within the inclusive range [-4,3]')."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    table = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3), "table")
+    graph = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["emb"], axis=0),
+                               helper.make_node("Relu", ["emb"], ["y"])], "embedding",
+                              [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 3])], [table])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 4
+    onnx.save(model, str(tmp_path / "embedding.onnx"))
+    cfg = tmp_path / "emb.yaml"
+    cfg.write_text(f"name: emb\nmodel: {{onnx: {tmp_path / 'embedding.onnx'}}}\ntarget: tf1.13\n")
+    out = run_invoke("pipeline", "--config", str(cfg), env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    ids = np.load(tmp_path / "a" / "emb" / "input.ids.npy")
+    assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 4 and len(set(ids.ravel())) > 1
+    rep = Report.load(tmp_path / "a" / "emb" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak
