@@ -206,18 +206,42 @@ def softmax_2d(tf, gd, node, nodes):
     return True, None
 
 
-def select_v2(node, nodes):
-    """SelectV2 (TF >= 1.14: the three operands broadcast) is Select where nothing broadcasts: all
-    three shapes static and equal, or a scalar condition with equal branches. Renames `node` in place
-    and returns None, else why not."""
+DT_BOOL, DT_INT32 = 10, 3
+
+
+def select_v2(tf, gd, node, nodes):
+    """SelectV2 (TF >= 1.14: the three operands broadcast) as Select (equal shapes, or a scalar
+    condition with equal branches). Operands that broadcast (a mask's Where with a scalar branch) are
+    broadcast first, exactly: x + Fill(shape, -0.0) (adding -0.0 keeps every float, -0.0 too), a
+    condition through LogicalOr with Fill(shape, False). Renames `node` in place: (what was done, None),
+    else (None, why not)."""
     shapes = [static_shape(nodes, ref) for ref in node.input[:3]]
     if any(s is None or any(d < 0 for d in s) for s in shapes):
-        return "the operands' shapes are not all static (%s)" % (shapes,)
+        return None, "the operands' shapes are not all static (%s)" % (shapes,)
     cond, then, other = shapes
-    if then != other or cond not in ([], then):
-        return "the operands broadcast (%s)" % (shapes,)
-    node.op = "Select"                          # same attr (T)
-    return None
+    if then == other and cond in ([], then):
+        node.op = "Select"                          # same attr (T)
+        return "SelectV2->Select", None
+    try:
+        full = list(np.broadcast(*[np.empty(s, np.int8) for s in shapes]).shape)
+    except ValueError:
+        return None, "the operands do not broadcast (%s)" % (shapes,)
+    dtype = node.attr["T"].type
+    dims = _const(gd, tf, node.name + "/torch2tf_broadcast/shape", np.array(full, np.int32))
+    for index, shape in enumerate(shapes):
+        if shape == full:
+            continue
+        p = "%s/torch2tf_broadcast/%d/" % (node.name, index)
+        if index == 0:
+            fill = _const(gd, tf, p + "false", np.array(False))
+            zeros = _op(gd, p + "fill", "Fill", [dims, fill], {"T": DT_BOOL})
+            node.input[0] = _op(gd, p + "or", "LogicalOr", [node.input[0], zeros], {})
+        else:
+            zero = np.array(-0.0 if tf.as_dtype(dtype).is_floating else 0, tf.as_dtype(dtype).as_numpy_dtype)
+            zeros = _op(gd, p + "fill", "Fill", [dims, _const(gd, tf, p + "zero", zero)], {"T": dtype})
+            node.input[index] = _op(gd, p + "add", "Add", [node.input[index], zeros], {"T": dtype})
+    node.op = "Select"
+    return "SelectV2(broadcast)->Fill+Select", None
 
 
 def fill_int32_dims(gd, node):

@@ -239,7 +239,7 @@ LOWERINGS = (
              lambda tf, gd, node, nodes: _labelled(RESIZE_LOWERED, _lowerings.resize_bilinear_half_pixel(tf, gd, node, nodes)),
              "half_pixel_centers is not in TensorFlow {version} and cannot be lowered: {why}"),
     Lowering("BatchMatMulV2", _missing, _bmm, "not in TensorFlow {version} and cannot be lowered: {why}"),
-    Lowering("SelectV2", _missing, lambda tf, gd, node, nodes: _labelled("SelectV2->Select", _lowerings.select_v2(node, nodes)),
+    Lowering("SelectV2", _missing, lambda tf, gd, node, nodes: _lowerings.select_v2(tf, gd, node, nodes),
              "not in TensorFlow {version} and cannot be lowered: {why}"),
     Lowering("Softmax", lambda node, dst_ops, version: _version(version) < SOFTMAX_2D_BEFORE, _softmax,
              "TensorFlow {version} takes matrices only, and {why}"),

@@ -175,3 +175,30 @@ def test_nearest_upsampling_reaches_tf14_through_the_version_converter(tmp_path)
     run_matrix_model("nearest", "tf1.4", "onnx-tf-1.1.2-opset9to7", tmp_path)
     log = adapt_log(tmp_path, "nearest")
     assert "opset 9 -> 7" in log and "nearest_upsample: " in log, log
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("target", ["tf1.4", "tf1.13"])
+def test_a_where_with_a_scalar_branch_is_broadcast_before_select(target, tmp_path):
+    """An attention mask's Where(mask, scores, -inf-ish scalar): SelectV2 broadcasts its operands, TF < 1.14's
+    Select does not; the lowering broadcasts them exactly first (DistilBERT reached no tf1.13 route)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    fill = numpy_helper.from_array(np.array(-1e4, np.float32), "masked")
+    graph = helper.make_graph([helper.make_node("Greater", ["x", "zero"], ["mask"]),
+                               helper.make_node("Where", ["mask", "x", "masked"], ["y"])], "masked_fill",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [fill, numpy_helper.from_array(np.zeros((1, 1, 1, 4), np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 4
+    onnx.save(model, str(tmp_path / "masked_fill.onnx"))
+    cfg = tmp_path / "mf.yaml"
+    cfg.write_text(f"name: mf\nmodel: {{onnx: {tmp_path / 'masked_fill.onnx'}}}\ntarget: {target}\n")
+    out = run_invoke("pipeline", "--config", str(cfg), "--route", "onnx-tf-1.10-downgrade",
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "a" / "mf" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak
+    assert rep.downgrade["renamed"].get("SelectV2(broadcast)->Fill+Select", 0) == 1, rep.downgrade
