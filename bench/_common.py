@@ -22,6 +22,11 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t0, value
 
 
+def previous(section: str) -> dict:
+    """The section as results.json holds it now ({} when absent)."""
+    return (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}).get(section, {})
+
+
 def record(section: str, data: dict) -> None:
     """Merge one benchmark's figures into results.json (other sections kept)."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

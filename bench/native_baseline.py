@@ -129,7 +129,10 @@ def main() -> None:
         for model in args.models.split(","):
             for target in args.targets.split(","):
                 rows.append(one(model, target, settings, compat, args.runs, Path(tmp) / model))
-    record("native_baseline", {"runs": args.runs, "rows": rows})
+    # rows of models / targets not re-run this time are kept (a re-run of one model replaces its own rows)
+    fresh = {(r["model"], r["target"]) for r in rows}
+    kept = [r for r in previous("native_baseline").get("rows", []) if (r["model"], r["target"]) not in fresh]
+    record("native_baseline", {"runs": args.runs, "rows": kept + rows})
 
 
 if __name__ == "__main__":
