@@ -95,3 +95,35 @@ def summary(gd):
     return {"format": "graphdef", "inputs": inputs, "outputs": outputs,
             "ops": dict(sorted(ops.items())), "nodes": len(gd.node),
             "transposes": ops.get("Transpose", 0), "py_func_nodes": py_func_nodes(gd)}
+
+
+def inputs_first(gd):
+    """Reorder nodes so every node follows its inputs: TF 1.4's importer runs shape functions in
+    node order, and a node added at the end (a Cast feeding a Pad) would have no inputs yet.
+    Keeps the original order otherwise; a graph with a cycle (loops) is left as it is."""
+    by_name = dict((n.name, n) for n in gd.node)
+    order, state = [], {}
+    for root in gd.node:
+        stack = [(root.name, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if state.get(name) == 2 or name not in by_name:
+                continue
+            if expanded:
+                state[name] = 2
+                order.append(by_name[name])
+                continue
+            if state.get(name) == 1:
+                return False          # a cycle
+            state[name] = 1
+            stack.append((name, True))
+            for ref in reversed(by_name[name].input):
+                dep = ref.lstrip("^").split(":")[0]
+                if state.get(dep) != 2:
+                    stack.append((dep, False))
+    nodes = [type(n)() for n in order]
+    for new, old in zip(nodes, order):
+        new.CopyFrom(old)
+    del gd.node[:]
+    gd.node.extend(nodes)
+    return True

@@ -244,13 +244,32 @@ def select_v2(tf, gd, node, nodes):
     return "SelectV2(broadcast)->Fill+Select", None
 
 
-def fill_int32_dims(gd, node):
-    """Fill with int64 dims (TF >= 1.5's index_type; onnx-tf 1.10 writes it for ConstantOfShape): TF 1.4's
-    Fill takes int32 dims only, so the dims go through a Cast first (a shape fits in int32)."""
+def int32_operand(gd, node, index, type_attr, drop_attr):
+    """An int64 shape-like operand (Fill's dims, Tile's multiples) through a Cast to int32 first, for TF
+    1.4's kernels, which take int32 only (a shape or a repeat count fits in int32). Fill's index_type is
+    TF >= 1.5's attr: dropped; Tile's Tmultiples: set to int32."""
     cast = gd.node.add()
-    cast.name, cast.op = node.name + "/torch2tf_int32_dims", "Cast"
-    cast.input.append(node.input[0])
-    cast.attr["SrcT"].type, cast.attr["DstT"].type = 9, 3
-    node.input[0] = cast.name
-    del node.attr["index_type"]
-    return "Fill(int64 dims)->Cast+Fill", None
+    cast.name, cast.op = "%s/torch2tf_int32_%d" % (node.name, index), "Cast"
+    cast.input.append(node.input[index])
+    cast.attr["SrcT"].type, cast.attr["DstT"].type = 9, DT_INT32
+    node.input[index] = cast.name
+    if drop_attr:
+        del node.attr[type_attr]
+    else:
+        node.attr[type_attr].type = DT_INT32
+    return "%s(int64 %s)->Cast+%s" % (node.op, "dims" if node.op == "Fill" else "multiples", node.op), None
+
+
+INT64_TILE_FROM = (1, 5)      # TF 1.4 registers Tile's kernels for int32 multiples only (tensorflow#13884)
+
+
+def int64_tile_needs_cast(node, tf_version):
+    return node.op == "Tile" and "Tmultiples" in node.attr and node.attr["Tmultiples"].type == 9 and \
+        tuple(int(v) for v in tf_version.split(".")[:2]) < INT64_TILE_FROM
+
+
+def runnable_tiles(gd, tf_version):
+    """A legacy converter's graph in the runtime it targets (onnx-tf 1.1.2 writes torch's repeat as Tile with
+    ONNX's int64 repeats, which TF 1.4 has no kernel for): the multiples through a Cast. What was done."""
+    return [int32_operand(gd, node, 1, "Tmultiples", False)[0]
+            for node in list(gd.node) if int64_tile_needs_cast(node, tf_version)]

@@ -9,6 +9,7 @@ import os
 import shutil
 
 import _graphdef
+import _lowerings
 import _protocol
 from _protocol import StageFailure
 
@@ -217,6 +218,10 @@ def _finish(request, gd, tf):
                            hint="the converter fell back to Python for an op it cannot express (onnx-tf <= 1.3: "
                                 "ceil_mode or asymmetric pads); another route converts it natively",
                            kind="UnservablePyFunc", cause="tf.py_func nodes: %s" % ", ".join(py_funcs[:5]))
+    tiles = _lowerings.runnable_tiles(gd, tf.__version__)      # a legacy converter in its own old runtime
+    if tiles:
+        _graphdef.inputs_first(gd)                    # the Casts were added last; TF 1.4 imports in order
+        _protocol.log("%d x %s (this TensorFlow's kernels)" % (len(tiles), tiles[0]))
     _graphdef.save(gd, os.path.join(request["output_dir"], "model.pb"))
     ops = set(n.op for n in gd.node)
     if "VariableV2" in ops or "VarHandleOp" in ops:

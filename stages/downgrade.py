@@ -153,38 +153,6 @@ def int32_paddings(gd, target):
     return count
 
 
-def inputs_first(gd):
-    """Reorder nodes so every node follows its inputs: TF 1.4's importer runs shape functions in
-    node order, and a node added at the end (a Cast feeding a Pad) would have no inputs yet.
-    Keeps the original order otherwise; a graph with a cycle (loops) is left as it is."""
-    by_name = dict((n.name, n) for n in gd.node)
-    order, state = [], {}
-    for root in gd.node:
-        stack = [(root.name, False)]
-        while stack:
-            name, expanded = stack.pop()
-            if state.get(name) == 2 or name not in by_name:
-                continue
-            if expanded:
-                state[name] = 2
-                order.append(by_name[name])
-                continue
-            if state.get(name) == 1:
-                return False          # a cycle
-            state[name] = 1
-            stack.append((name, True))
-            for ref in reversed(by_name[name].input):
-                dep = ref.lstrip("^").split(":")[0]
-                if state.get(dep) != 2:
-                    stack.append((dep, False))
-    nodes = [type(n)() for n in order]
-    for new, old in zip(nodes, order):
-        new.CopyFrom(old)
-    del gd.node[:]
-    gd.node.extend(nodes)
-    return True
-
-
 def _version(text):
     return tuple(int(part) for part in text.split(".")[:2])
 
@@ -208,8 +176,11 @@ def _resize_applies(node, dst_ops, version):
 
 
 def _fill_applies(node, dst_ops, version):
-    return node.attr["index_type"].type == 9 and "index_type" not in dst_ops.get("Fill", {}).get("attrs", {}) \
-        if "index_type" in node.attr else False
+    return _int64_attr(node, "index_type") and "index_type" not in dst_ops.get("Fill", {}).get("attrs", {})
+
+
+def _int64_attr(node, key):
+    return key in node.attr and node.attr[key].type == 9
 
 
 def _labelled(label, why):
@@ -247,8 +218,11 @@ LOWERINGS = (
              "TensorFlow {version} takes matrices only, and {why}"),
     Lowering("Conv2D", lambda node, dst_ops, version: True, lambda tf, gd, node, nodes: _grouped(tf, node, nodes),
              "{why} has no form in TensorFlow {version}"),
-    Lowering("Fill", _fill_applies, lambda tf, gd, node, nodes: _lowerings.fill_int32_dims(gd, node),
+    Lowering("Fill", _fill_applies, lambda tf, gd, node, nodes: _lowerings.int32_operand(gd, node, 0, "index_type", True),
              "index_type int64 cannot be lowered: {why}"),
+    Lowering("Tile", lambda node, dst_ops, version: _lowerings.int64_tile_needs_cast(node, version),
+             lambda tf, gd, node, nodes: _lowerings.int32_operand(gd, node, 1, "Tmultiples", False),
+             "int64 multiples cannot be lowered: {why}"),
 )
 LOWERING_OF = dict((entry.op, entry) for entry in LOWERINGS)
 
@@ -331,7 +305,7 @@ def run(request):
     renamed, dropped = downgrade(tf, gd, source, target, tuple(request["params"].get("without") or ()))
     filled = fill_empty_consts(gd)
     cast = int32_paddings(gd, target)
-    inputs_first(gd)
+    _graphdef.inputs_first(gd)
     _graphdef.save(gd, os.path.join(request["output_dir"], "model.pb"))
     _protocol.log("renamed %s; dropped default attrs %s" % (renamed, dropped))
     return {"outputs": {"graph": "model.pb"},

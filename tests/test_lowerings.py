@@ -202,3 +202,31 @@ def test_a_where_with_a_scalar_branch_is_broadcast_before_select(target, tmp_pat
     rep = Report.load(tmp_path / "a" / "mf" / "report.json")
     assert rep.verify.passed and not rep.verify.weak
     assert rep.downgrade["renamed"].get("SelectV2(broadcast)->Fill+Select", 0) == 1, rep.downgrade
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("route", ["onnx-tf-1.1.2-opset7", "onnx-tf-1.10-downgrade"])
+def test_a_tile_with_int64_repeats_runs_in_tf14(route, tmp_path):
+    """torch's repeat is ONNX Tile with int64 repeats; TF 1.4 has Tile kernels for int32 multiples only
+    ('No OpKernel was registered to support Op 'Tile''): the multiples go through a Cast, on the legacy
+    converter's graph (convert) and on a modern one's (downgrade) alike."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    reps = numpy_helper.from_array(np.array([1, 2, 1, 3], np.int64), "reps")
+    graph = helper.make_graph([helper.make_node("Constant", [], ["reps"], value=reps),
+                               helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Tile", ["r", "reps"], ["y"])],
+                              "repeat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 12])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)])
+    model.ir_version = 3
+    onnx.save(model, str(tmp_path / "tile.onnx"))
+    cfg = tmp_path / "tile.yaml"
+    cfg.write_text(f"name: tile\nmodel: {{onnx: {tmp_path / 'tile.onnx'}}}\ntarget: tf1.4\n")
+    out = run_invoke("pipeline", "--config", str(cfg), "--route", route,
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "a" / "tile" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
+    logs = "".join(p.read_text() for p in (tmp_path / "a" / "tile" / "logs").glob("*.log"))
+    assert "Tile(int64 multiples)->Cast+Tile" in logs
