@@ -64,8 +64,45 @@ def _slice(node, consts, shapes, target, helper, numpy_helper, graph):
                              starts=starts, ends=ends, axes=axes)]
 
 
+# element types (TensorProto) of the older forms below: newer versions of these ops only added types
+FLOATS = (1, 10, 11)                       # float, float16, double
+NUMBERS = FLOATS + (6, 7, 12, 13)          # and int32, int64, uint32, uint64
+NOT_BFLOAT16 = tuple(range(1, 16))
+
+
+def _unchanged(oldest, types, defaults=None):
+    """A node whose newer version only added element types (Add-14: int8 ...; Relu-14: ints; Where-16:
+    bfloat16) or an attribute it leaves at its default (Reshape-14's allowzero, GRU-14's layout) means
+    the same in its older form from opset `oldest`: the node as it is, that attribute dropped. The
+    converter (onnx 1.14 has no adapter for Add from 14) then takes the rest of the graph down."""
+    def step(node, consts, shapes, target, helper, numpy_helper, graph, elem_types):
+        given = onnx_graph.attrs(helper, node)
+        if target < oldest or any(t not in types for t in elem_types) or \
+                any(given.get(k, v) != v for k, v in (defaults or {}).items()):
+            return None
+        kept = [a for a in node.attribute if a.name not in (defaults or {})]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        return [node]
+    return step
+
+
+def _typed(step):
+    """A down-step that does not read element types."""
+    return lambda node, consts, shapes, target, helper, numpy_helper, graph, elem_types: \
+        step(node, consts, shapes, target, helper, numpy_helper, graph)
+
+
 # op -> (the first opset of the form the converter cannot take down, the lowering to the older form)
-DOWN_STEPS = {"Gemm": (11, _gemm), "Clip": (11, _clip), "Slice": (10, _slice)}
+DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice": (10, _typed(_slice)),
+              "Add": (14, _unchanged(7, NUMBERS)), "Sub": (14, _unchanged(7, NUMBERS)),
+              "Mul": (14, _unchanged(7, NUMBERS)), "Div": (14, _unchanged(7, NUMBERS)),
+              "Relu": (14, _unchanged(6, FLOATS)), "Identity": (14, _unchanged(1, NOT_BFLOAT16)),
+              "Reshape": (14, _unchanged(5, NOT_BFLOAT16, {"allowzero": 0})),
+              "GRU": (14, _unchanged(7, FLOATS, {"layout": 0})), "LSTM": (14, _unchanged(7, FLOATS, {"layout": 0})),
+              "RNN": (14, _unchanged(7, FLOATS, {"layout": 0})),
+              "Pow": (15, _unchanged(7, FLOATS)), "Where": (16, _unchanged(9, NOT_BFLOAT16)),
+              "PRelu": (16, _unchanged(9, FLOATS)), "LeakyRelu": (16, _unchanged(6, FLOATS))}
 
 
 def set_aside(model, current, target, helper, numpy_helper, without=()):
@@ -78,8 +115,9 @@ def set_aside(model, current, target, helper, numpy_helper, without=()):
     kept, aside, stand_ins = [], [], []
     for node in graph.node:
         step = DOWN_STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") and node.op_type not in without else None
-        lowered = step[1](node, consts, shapes, target, helper, numpy_helper, graph) \
-            if step and current >= step[0] > target and all(o in typed for o in node.output) else None
+        ready = step and current >= step[0] > target and all(o in typed for o in node.output)
+        lowered = step[1](node, consts, shapes, target, helper, numpy_helper, graph,
+                          _elem_types(node, typed, graph)) if ready else None
         if lowered is None:
             kept.append(node)
             continue
@@ -104,6 +142,20 @@ def put_back(model, aside, stand_ins):
     del graph.node[:]
     graph.node.extend(_topological(graph, nodes))
     return model
+
+
+def _elem_types(node, typed, graph):
+    """The element types of a node's float / number operands and results (TensorProto enums)."""
+    known = dict((t.name, t.data_type) for t in graph.initializer)
+    known.update((name, v.type.tensor_type.elem_type) for name, v in typed.items())
+    known.update((i.name, i.type.tensor_type.elem_type) for i in graph.input)
+    # the shape / index operands (Reshape's shape, ...) are int64 by definition: the data ones count
+    data = list(node.input[:1]) if node.op_type in ("Reshape", "Where") else list(node.input)
+    if node.op_type == "Where":
+        data = list(node.input[1:])
+    if node.op_type in ("GRU", "LSTM", "RNN"):
+        data = list(node.input[:1])
+    return [known[n] for n in data + list(node.output) if n and n in known]
 
 
 def _types(model):

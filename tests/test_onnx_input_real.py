@@ -91,3 +91,20 @@ def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
     assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 4 and len(set(ids.ravel())) > 1
     rep = Report.load(tmp_path / "a" / "emb" / "report.json")
     assert rep.verify.passed and not rep.verify.weak
+
+
+@pytest.mark.parametrize("target, route", [("tf1.13", "onnx-tf-1.3.0-opset9"), ("tf1.4", "onnx-tf-1.1.2-opset7")])
+def test_a_gru_tagger_written_at_opset_14_reaches_the_legacy_converters(tmp_path, target, route):
+    """The stacks' onnx has no adapter for Add from 14: the ops whose opset-14 forms only added types go
+    round the version converter (stages/_opset_down.py), and the GRU is unrolled for the old onnx-tf."""
+    import onnx
+    from test_opset_down import _gru14
+    onnx.save(_gru14(2), str(tmp_path / "gru14.onnx"))
+    cfg = tmp_path / "gru14.yaml"
+    cfg.write_text(f"name: gru14\nmodel: {{onnx: {tmp_path / 'gru14.onnx'}}}\ntarget: {target}\n")
+    out = run_invoke("pipeline", "--config", str(cfg), "--route", route,
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "a" / "gru14" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak and rep.opset < 14

@@ -84,3 +84,46 @@ def test_the_converters_asserts_become_one_readable_cause():
     text = "BaseConverter.h:57: adapter_lookup: Assertion `false` failed: No Adapter To Version $9 for Slice"
     assert "has no adapter for Slice to opset 9" in adapt.converter_cause(text, "1.8.1", 11, 9)
     assert "has no adapter for Pad (converting" in adapt.converter_cause("x.h:64: No Adapter For Pad", "1.8.1", 11, 9)
+
+
+def _gru14(batch):
+    """What torch 2.5 writes for a GRU tagger at opset 14: Add-14, Relu-14, GRU-14 (layout 0), Reshape-14."""
+    rng = np.random.RandomState(0)
+    hidden = 5
+    nodes = [helper.make_node("Add", ["x", "b"], ["xb"]), helper.make_node("Relu", ["xb"], ["xr"]),
+             helper.make_node("GRU", ["xr", "W", "R", "B"], ["Y", "Yh"], hidden_size=hidden, linear_before_reset=1,
+                              layout=0),
+             helper.make_node("Reshape", ["Yh", "shape"], ["y"], allowzero=0)]
+    inits = [("W", rng.randn(1, 3 * hidden, 4).astype(np.float32)), ("R", rng.randn(1, 3 * hidden, hidden).astype(np.float32)),
+             ("B", rng.randn(1, 6 * hidden).astype(np.float32)), ("b", rng.randn(4).astype(np.float32)),
+             ("shape", np.array([-1, hidden], np.int64))]
+    graph = helper.make_graph(nodes, "gru14", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [7, batch, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, hidden])],
+                              [numpy_helper.from_array(v, n) for n, v in inits])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 7
+    return m
+
+
+def test_ops_whose_opset_14_forms_only_added_types_are_set_aside_for_the_converter():
+    """onnx 1.14's converter has no adapter for Add from 14 ('converting 14 -> 9'): Add / Relu / GRU /
+    Reshape-14 mean the same in their older forms when a node uses none of what was added (int8 types,
+    GRU's layout, Reshape's allowzero): they go round the converter and come back as they are."""
+    import _opset_down
+    m = _gru14(2)
+    aside, stand_ins = _opset_down.set_aside(m, 14, 9, helper, numpy_helper)
+    assert sorted(n.op_type for n in aside) == ["Add", "GRU", "Relu", "Reshape"]
+    assert all(a.name not in ("layout", "allowzero") for n in aside for a in n.attribute)
+    # what the older forms cannot say stays with the converter: a batch-first GRU (layout 1), and Add
+    # below opset 7 (Add-6 broadcasts only with its own attribute)
+    batch_first = _gru14(2)
+    next(a for a in batch_first.graph.node[2].attribute if a.name == "layout").i = 1
+    assert "GRU" not in [n.op_type for n in _opset_down.set_aside(batch_first, 14, 9, helper, numpy_helper)[0]]
+    assert "Add" not in [n.op_type for n in _opset_down.set_aside(_gru14(2), 14, 6, helper, numpy_helper)[0]]
+
+
+@pytest.mark.parametrize("opset", [10, 9, 7])
+def test_a_gru_tagger_at_opset_14_goes_down_with_the_same_numbers(opset):
+    rng = np.random.RandomState(2)
+    out = _down(_gru14(2), opset, {"x": rng.randn(7, 2, 4).astype(np.float32)})
+    assert [n.op_type for n in out.graph.node].count("GRU") == 1
