@@ -7,6 +7,7 @@ Runs in the first export stack whose onnx and onnxruntime read the file's opset 
 
 import os
 
+import _ort
 import _protocol
 import numpy as np
 from _inputs import make_input, onnx_index_bounds
@@ -33,18 +34,6 @@ def rename(model, names):
     return model
 
 
-def reference_session(path):
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(path, options)     # the CPU builds here: no providers= needed (< 1.9 has none)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's own message says what it cannot run
-        raise ModelFailure("onnxruntime %s cannot run the file: %s" % (ort.__version__, str(exc).splitlines()[0]),
-                           hint="is the model valid? `python -m onnx.checker` (or onnx.checker.check_model) "
-                                "says where it is not", kind="OnnxModelError")
-
-
 def run(request):
     import onnx
     params = request["params"]
@@ -52,7 +41,7 @@ def run(request):
     out_dir = request["output_dir"]
     original = {v: k for k, v in params["names"].items()}       # safe -> the file's name
     rng = np.random.RandomState(params["seed"])
-    session = reference_session(inputs["model"])
+    session, references = _ort.reference_session(inputs["model"], 1)
     bounds = onnx_index_bounds(onnx.load(inputs["model"]).graph)
     feeds = dict((original.get(s["name"], s["name"]),
                   make_input(s, inputs.get("sample." + s["name"]), rng, bounds.get(original.get(s["name"], s["name"]))))
@@ -82,7 +71,9 @@ def run(request):
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     _protocol.log("took %s in at opset %d, IR %d; renamed %d tensors"
                   % (os.path.basename(inputs["model"]), opset, model.ir_version, len(params["names"])))
+    _protocol.log("references: %s" % references)
     return {"outputs": outputs, "metrics": {"torch": None, "opset": opset, "ir_version": model.ir_version,
+                                            "references": references,
                                             "input_sensitivity": sensitivity, "shims": [], "latency_ms": None}}
 
 

@@ -108,3 +108,37 @@ def test_a_gru_tagger_written_at_opset_14_reaches_the_legacy_converters(tmp_path
     assert out.returncode == 0, out.stderr
     rep = Report.load(tmp_path / "a" / "gru14" / "report.json")
     assert rep.verify.passed and not rep.verify.weak and rep.opset < 14
+
+
+@pytest.mark.parametrize("target", ["tf1.4", "tf1.13", "tf1.15"])
+def test_a_2018_file_at_opset_6_verifies_with_references_from_the_raised_file(tmp_path, target):
+    """torch 0.4 / onnx 1.2 wrote BatchNormalization-6 and Gemm-6, which onnxruntime has no kernels for:
+    the references come from the file raised by onnx's version converter, and the summary says so."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(0)
+    inits = [numpy_helper.from_array(v, n) for n, v in (
+        ("scale", rng.rand(3).astype(np.float32) + 0.5), ("bias", rng.randn(3).astype(np.float32)),
+        ("mean", rng.randn(3).astype(np.float32)), ("var", rng.rand(3).astype(np.float32) + 0.5),
+        ("w", rng.randn(4, 48).astype(np.float32)), ("b", rng.randn(4).astype(np.float32)),
+        ("shape", np.array([1, 48], np.int64)))]
+    nodes = [helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["bn"], is_test=1,
+                              epsilon=1e-5),
+             helper.make_node("Relu", ["bn"], ["r"]), helper.make_node("Reshape", ["r", "shape"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "w", "b"], ["y"], transB=1, broadcast=1)]
+    graph = helper.make_graph(nodes, "old", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)])
+    model.ir_version = 3
+    model.graph.input.extend([helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits])
+    onnx.save(model, str(tmp_path / "old.onnx"))
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text(f"name: old\nmodel: {{onnx: {tmp_path / 'old.onnx'}}}\ninputs: [{{name: x, shape: [1, 3, 4, 4]}}]\n"
+                   f"target: {target}\n")
+    out = run_invoke("pipeline", "--config", str(cfg), env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    rep = Report.load(tmp_path / "a" / "old" / "report.json")
+    assert rep.verify.passed and not rep.verify.weak
+    assert "raised from opset 6 to 7" in rep.references and "raised from opset 6" in out.stdout

@@ -105,6 +105,7 @@ def record(execution: Execution, seconds: float, error: Torch2TFError | None = N
             report.versions = {"torch": run.metrics.get("torch")}
             report.pytorch_latency_ms = run.metrics.get("latency_ms")
             report.export_shims = list(run.metrics.get("shims", []))
+            report.references = run.metrics.get("references", "")
         elif run and step.records in ("graph", "downgrade", "optimize"):
             setattr(report, step.records, run.metrics)
     if error is not None:

@@ -132,6 +132,7 @@ class Report:
     export_stack: str = ""        # the export env (compat.yaml stack) the model ran in: model.torch's pick
     locate: dict | None = None    # --locate: the first divergent node (torch2tf/run/locate.py)
     tensor_names: dict | None = None   # an .onnx model: the file's tensor names -> the safe ones (None: a torch model)
+    references: str = ""          # an .onnx model: how its reference outputs were made
     export_shims: list[str] = field(default_factory=list)   # activations exported as compositions (SiLU...)
     pytorch_latency_ms: float | None = None
     artifacts: dict[str, Published] = field(default_factory=dict)

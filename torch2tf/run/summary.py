@@ -15,8 +15,9 @@ def render(report: Report, profile: bool = False) -> str:
     lines = [f"route   {report.route} ({report.route_reason}), opset {report.opset}"]
     if report.tensor_names is not None:
         renamed = ", ".join(f"{a} -> {b}" for a, b in report.tensor_names.items())
-        lines.append(f"model   an ONNX file, taken in by {report.export_stack} (references: its onnxruntime on the "
-                     "file)" + (f"; safe tensor names: {renamed}" if renamed else ""))
+        lines.append(f"model   an ONNX file, taken in by {report.export_stack} (references: "
+                     f"{report.references or 'its onnxruntime on the file'})"
+                     + (f"; safe tensor names: {renamed}" if renamed else ""))
     elif report.export_stack:
         torch = report.versions.get("torch")
         lines.append(f"export  stack {report.export_stack}" + (f" (torch {torch})" if torch else ""))
