@@ -20,7 +20,7 @@ import onnx
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HERE, record  # noqa: E402
+from _common import HERE, previous, record  # noqa: E402
 
 from torch2tf import routing  # noqa: E402
 from torch2tf.configs.compat import load_compat  # noqa: E402
