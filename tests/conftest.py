@@ -37,6 +37,23 @@ def run_invoke(*args: str, env_overrides: dict | None = None, timeout: float = 3
     return subprocess.run(INVOKE + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def pipeline_on_onnx(tmp_path: Path, model, name: str, target: str, *args: str, inputs: str = ""):
+    """An onnx ModelProto saved and run as a user's plain `model: {onnx: FILE}` config; asserts it
+    verified and returns (the finished process, its Report)."""
+    import onnx
+    from torch2tf.run.report import Report
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, str(path))
+    cfg = tmp_path / f"{name}.yaml"
+    cfg.write_text(f"name: {name}\nmodel: {{onnx: {path}}}\n" + (f"inputs: {inputs}\n" if inputs else "")
+                   + f"target: {target}\n")
+    out = run_invoke("pipeline", "--config", str(cfg), *args,
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    return out, Report.load(tmp_path / "a" / name / "report.json")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A scratch copy of the project's code (tasks, stages, configs, envs) to break safely."""

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_invoke
+from conftest import ROOT, pipeline_on_onnx, run_invoke
 
 from torch2tf.run.report import Report
 
@@ -182,7 +182,6 @@ def test_nearest_upsampling_reaches_tf14_through_the_version_converter(tmp_path)
 def test_a_where_with_a_scalar_branch_is_broadcast_before_select(target, tmp_path):
     """An attention mask's Where(mask, scores, -inf-ish scalar): SelectV2 broadcasts its operands, TF < 1.14's
     Select does not; the lowering broadcasts them exactly first (DistilBERT reached no tf1.13 route)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     fill = numpy_helper.from_array(np.array(-1e4, np.float32), "masked")
     graph = helper.make_graph([helper.make_node("Greater", ["x", "zero"], ["mask"]),
@@ -192,14 +191,7 @@ def test_a_where_with_a_scalar_branch_is_broadcast_before_select(target, tmp_pat
                               [fill, numpy_helper.from_array(np.zeros((1, 1, 1, 4), np.float32), "zero")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
     model.ir_version = 4
-    onnx.save(model, str(tmp_path / "masked_fill.onnx"))
-    cfg = tmp_path / "mf.yaml"
-    cfg.write_text(f"name: mf\nmodel: {{onnx: {tmp_path / 'masked_fill.onnx'}}}\ntarget: {target}\n")
-    out = run_invoke("pipeline", "--config", str(cfg), "--route", "onnx-tf-1.10-downgrade",
-                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
-    print(out.stdout[-3000:], out.stderr[-3000:])
-    assert out.returncode == 0, out.stderr
-    rep = Report.load(tmp_path / "a" / "mf" / "report.json")
+    _, rep = pipeline_on_onnx(tmp_path, model, "mf", target, "--route", "onnx-tf-1.10-downgrade")
     assert rep.verify.passed and not rep.verify.weak
     assert rep.downgrade["renamed"].get("SelectV2(broadcast)->Fill+Select", 0) == 1, rep.downgrade
 
@@ -210,7 +202,6 @@ def test_a_tile_with_int64_repeats_runs_in_tf14(route, tmp_path):
     """torch's repeat is ONNX Tile with int64 repeats; TF 1.4 has Tile kernels for int32 multiples only
     ('No OpKernel was registered to support Op 'Tile''): the multiples go through a Cast, on the legacy
     converter's graph (convert) and on a modern one's (downgrade) alike."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     reps = numpy_helper.from_array(np.array([1, 2, 1, 3], np.int64), "reps")
     graph = helper.make_graph([helper.make_node("Constant", [], ["reps"], value=reps),
@@ -219,14 +210,7 @@ def test_a_tile_with_int64_repeats_runs_in_tf14(route, tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 12])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)])
     model.ir_version = 3
-    onnx.save(model, str(tmp_path / "tile.onnx"))
-    cfg = tmp_path / "tile.yaml"
-    cfg.write_text(f"name: tile\nmodel: {{onnx: {tmp_path / 'tile.onnx'}}}\ntarget: tf1.4\n")
-    out = run_invoke("pipeline", "--config", str(cfg), "--route", route,
-                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
-    print(out.stdout[-3000:], out.stderr[-3000:])
-    assert out.returncode == 0, out.stderr
-    rep = Report.load(tmp_path / "a" / "tile" / "report.json")
+    _, rep = pipeline_on_onnx(tmp_path, model, "tile", "tf1.4", "--route", route)
     assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
     logs = "".join(p.read_text() for p in (tmp_path / "a" / "tile" / "logs").glob("*.log"))
     assert "Tile(int64 multiples)->Cast+Tile" in logs

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 import pytest
-from conftest import run_invoke
+from conftest import pipeline_on_onnx, run_invoke
 
 from torch2tf.run.report import Report
 
@@ -72,7 +72,6 @@ def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
     """An Embedding of 4 rows as a file: the example ids must be valid rows (they were drawn in [0, 10):
     'indices element out of data bounds, idx=5 must be within the inclusive range [-4,3]')."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     table = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3), "table")
     graph = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["emb"], axis=0),
@@ -81,15 +80,9 @@ def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 3])], [table])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
     model.ir_version = 4
-    onnx.save(model, str(tmp_path / "embedding.onnx"))
-    cfg = tmp_path / "emb.yaml"
-    cfg.write_text(f"name: emb\nmodel: {{onnx: {tmp_path / 'embedding.onnx'}}}\ntarget: tf1.13\n")
-    out = run_invoke("pipeline", "--config", str(cfg), env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
-    print(out.stdout[-3000:], out.stderr[-3000:])
-    assert out.returncode == 0, out.stderr
+    _, rep = pipeline_on_onnx(tmp_path, model, "emb", "tf1.13")
     ids = np.load(tmp_path / "a" / "emb" / "input.ids.npy")
     assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 4 and len(set(ids.ravel())) > 1
-    rep = Report.load(tmp_path / "a" / "emb" / "report.json")
     assert rep.verify.passed and not rep.verify.weak
 
 
@@ -97,16 +90,8 @@ def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
 def test_a_gru_tagger_written_at_opset_14_reaches_the_legacy_converters(tmp_path, target, route):
     """The stacks' onnx has no adapter for Add from 14: the ops whose opset-14 forms only added types go
     round the version converter (stages/_opset_down.py), and the GRU is unrolled for the old onnx-tf."""
-    import onnx
     from test_opset_down import _gru14
-    onnx.save(_gru14(2), str(tmp_path / "gru14.onnx"))
-    cfg = tmp_path / "gru14.yaml"
-    cfg.write_text(f"name: gru14\nmodel: {{onnx: {tmp_path / 'gru14.onnx'}}}\ntarget: {target}\n")
-    out = run_invoke("pipeline", "--config", str(cfg), "--route", route,
-                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
-    print(out.stdout[-3000:], out.stderr[-3000:])
-    assert out.returncode == 0, out.stderr
-    rep = Report.load(tmp_path / "a" / "gru14" / "report.json")
+    _, rep = pipeline_on_onnx(tmp_path, _gru14(2), "gru14", target, "--route", route)
     assert rep.verify.passed and not rep.verify.weak and rep.opset < 14
 
 
@@ -115,7 +100,6 @@ def test_a_2018_file_at_opset_6_verifies_with_references_from_the_raised_file(tm
     """torch 0.4 / onnx 1.2 wrote BatchNormalization-6 and Gemm-6, which onnxruntime has no kernels for:
     the references come from the file raised by onnx's version converter, and the summary says so."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.RandomState(0)
     inits = [numpy_helper.from_array(v, n) for n, v in (
@@ -132,13 +116,6 @@ def test_a_2018_file_at_opset_6_verifies_with_references_from_the_raised_file(tm
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)])
     model.ir_version = 3
     model.graph.input.extend([helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits])
-    onnx.save(model, str(tmp_path / "old.onnx"))
-    cfg = tmp_path / "old.yaml"
-    cfg.write_text(f"name: old\nmodel: {{onnx: {tmp_path / 'old.onnx'}}}\ninputs: [{{name: x, shape: [1, 3, 4, 4]}}]\n"
-                   f"target: {target}\n")
-    out = run_invoke("pipeline", "--config", str(cfg), env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path / "a")})
-    print(out.stdout[-3000:], out.stderr[-3000:])
-    assert out.returncode == 0, out.stderr
-    rep = Report.load(tmp_path / "a" / "old" / "report.json")
+    out, rep = pipeline_on_onnx(tmp_path, model, "old", target, inputs="[{name: x, shape: [1, 3, 4, 4]}]")
     assert rep.verify.passed and not rep.verify.weak
     assert "raised from opset 6 to 7" in rep.references and "raised from opset 6" in out.stdout
