@@ -277,3 +277,65 @@ def as_reshape(g, node, shapes):
     del node.attr["Tperm"]
     node.attr["Tshape"].type = 3
     return "%s: transpose %s of %s moves only size-1 dims: a Reshape" % (node.name, perm, shape)
+
+
+def _split_groups(dims, target):
+    """For a Reshape that only splits dims (no merging): the target's indices each input dim becomes,
+    in order; None when it merges or the sizes do not line up. A size-1 dim of the target joins the
+    group it stands in."""
+    groups, k = [], 0
+    for size in dims:
+        group, product = [], 1
+        while k < len(target) and (product < size or (product == size and target[k] == 1 and not group)):
+            group.append(k)
+            product *= target[k]
+            k += 1
+        if product != size or not group:
+            return None
+        groups.append(group)
+    return groups if k == len(target) else None
+
+
+def fuse_around_reshape(g, node, shapes):
+    """Transpose -> Reshape that splits dims -> Transpose (a detection head: NHWC back to NCHW for
+    `view(b, anchors, outputs, h, w)`, then `permute(0, 1, 3, 4, 2)`): one Reshape of the untransposed
+    input and one Transpose, the two moves composed (half the data moved)."""
+    outer = transpose_perm(g, node)
+    if outer is None or node.name in g.keep:
+        return None
+    reshape = g.producer(node.input[0])
+    if reshape is None or reshape.op != "Reshape":
+        return None
+    inner_node = g.producer(reshape.input[0])
+    inner = transpose_perm(g, inner_node)
+    target = g.const_input(reshape, 1)
+    if inner is None or target is None or reshape.name in g.keep or inner_node.name in g.keep or \
+            len(g.users(reshape.name)) != 1 or len(g.users(inner_node.name)) != 1:
+        return None
+    src = inner_node.input[0]
+    shape = shapes.get(src if ":" in src else src + ":0")
+    if shape is None or None in shape or len(inner) != len(shape):
+        return None
+    moved = [shape[p] for p in inner]                     # the inner Transpose's output dims
+    target = [int(t) for t in target.reshape(-1)]
+    if -1 in target:
+        known = int(np.prod([t for t in target if t != -1]))
+        total = int(np.prod(moved))
+        if target.count(-1) > 1 or known == 0 or total % known:
+            return None
+        target = [total // known if t == -1 else t for t in target]
+    groups = _split_groups(moved, target)
+    if groups is None or len(outer) != len(target):
+        return None
+    # the input's dim j is the moved tensor's dim inner.index(j): its group, in the input's own order
+    order = [k for j in range(len(shape)) for k in groups[inner.index(j)]]
+    position = dict((k, n) for n, k in enumerate(order))
+    new_shape = [target[k] for k in order]
+    perm = [position[k] for k in outer]
+    g.set_input(reshape, 0, src)
+    g.set_const_input(reshape, 1, np.array(new_shape, np.int32))
+    reshape.attr["Tshape"].type = 3
+    g.set_const_input(node, 1, np.array(perm, np.int32))
+    node.attr["Tperm"].type = 3
+    return "%s -> %s -> %s: one Reshape to %s and one Transpose %s" % (inner_node.name, reshape.name, node.name,
+                                                                      new_shape, perm)

@@ -33,6 +33,7 @@ NODE_RULES = (("forward", _graph_rewrites.forward), ("merge_depthwise", _graph_r
               ("cancel_transposes", _layout_rules.cancel),
               ("push_transposes", _layout_rules.push_down), ("pad_after_transpose", _layout_rules.pad_after))
 SHAPE_RULES = (("transpose_as_reshape", lambda g, n, s, x: _layout_rules.as_reshape(g, n, s)),
+               ("fuse_around_reshape", lambda g, n, s, x: _layout_rules.fuse_around_reshape(g, n, s)),
                ("bias_add", lambda g, n, s, x: _graph_rewrites.bias_add(g, n)),
                ("fold_pad", _graph_rewrites.fold_pad))
 RULE_NAMES = ("prune", "fold_constants") + tuple(n for n, _ in NODE_RULES + SHAPE_RULES)

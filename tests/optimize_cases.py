@@ -79,6 +79,12 @@ def case_strided_depthwise(x):
     return y
 
 
+def case_detect_head(x):
+    """YOLO's Detect: the conv's output back to NCHW, view(b, anchors, outputs, h, w), permute(0, 1, 3, 4, 2)."""
+    y = v1.reshape(conv(x, 4, 6, pad=0, k=1), [1, 2, 3, 8, 8])
+    return v1.transpose(y, [0, 1, 3, 4, 2])
+
+
 def case_matmul_bias_and_dead_output(x):
     flat = v1.reshape(x, [1, -1])
     dense = v1.matmul(flat, RNG.randn(256, 5).astype(np.float32)) + RNG.randn(5).astype(np.float32)

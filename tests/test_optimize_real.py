@@ -28,7 +28,7 @@ def run_cases(env_name: str) -> dict:
 def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     cases = run_cases(env_name)
     assert set(cases) == {"resnet_block", "concat_slice_split", "strided_pads", "maxpool_pad",
-                          "matmul_bias_and_dead_output", "split_depthwise", "strided_depthwise"}
+                          "matmul_bias_and_dead_output", "split_depthwise", "strided_depthwise", "detect_head"}
     for name, c in cases.items():
         assert c["rel_diff"] < 1e-6, (name, c)
     # conv -> (BN) -> relu -> conv: the Transposes between the convs cancel; what is left is the input's
@@ -61,6 +61,9 @@ def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     sdw = cases["strided_depthwise"]
     assert sdw["after"]["pads"] == 0 and sdw["rewrites"]["fold_pad"] == 2
     assert sdw["padding"] == (["EXPLICIT"] if "DepthwiseConv2dNative" in sdw["explicit"] else ["SAME"])
+    # a detection head's Transpose back to NCHW, Reshape and permute: one Reshape and one Transpose
+    head = cases["detect_head"]
+    assert head["rewrites"]["fuse_around_reshape"] == 1 and head["after"]["transposes"] == 2, head
     # the split depthwise conv is one DepthwiseConv2dNative again, its pad folded (SAME), its bias a BiasAdd
     dw = cases["split_depthwise"]
     assert dw["rewrites"]["merge_depthwise"] == 1 and "DepthwiseConv2dNative" in dw["ops"]
