@@ -296,27 +296,23 @@ def _split_groups(dims, target):
     return groups if k == len(target) else None
 
 
-def fuse_around_reshape(g, node, shapes):
-    """Transpose -> Reshape that splits dims -> Transpose (a detection head: NHWC back to NCHW for
-    `view(b, anchors, outputs, h, w)`, then `permute(0, 1, 3, 4, 2)`): one Reshape of the untransposed
-    input and one Transpose, the two moves composed (half the data moved)."""
-    outer = transpose_perm(g, node)
-    if outer is None or node.name in g.keep:
+def through_reshape(g, node, shapes):
+    """Transpose(x, p) -> Reshape that only splits dims: Reshape(x) with each of x's dims split in x's own
+    order, then one Transpose of the expanded perm. The Transpose then moves on down (push_transposes)
+    and merges where it meets another: a YOLO head's NHWC -> NCHW Transpose, its view(b, anchors, outputs,
+    h, w), the grid math and the permute(0, 1, 3, 4, 2) keep one Transpose of the two."""
+    if node.op != "Reshape" or node.name in g.keep:
         return None
-    reshape = g.producer(node.input[0])
-    if reshape is None or reshape.op != "Reshape":
-        return None
-    inner_node = g.producer(reshape.input[0])
+    inner_node = g.producer(node.input[0])
     inner = transpose_perm(g, inner_node)
-    target = g.const_input(reshape, 1)
-    if inner is None or target is None or reshape.name in g.keep or inner_node.name in g.keep or \
-            len(g.users(reshape.name)) != 1 or len(g.users(inner_node.name)) != 1:
+    target = g.const_input(node, 1)
+    if inner is None or target is None or inner_node.name in g.keep or len(g.users(inner_node.name)) != 1:
         return None
     src = inner_node.input[0]
     shape = shapes.get(src if ":" in src else src + ":0")
     if shape is None or None in shape or len(inner) != len(shape):
         return None
-    moved = [shape[p] for p in inner]                     # the inner Transpose's output dims
+    moved = [shape[p] for p in inner]                     # the Transpose's output dims
     target = [int(t) for t in target.reshape(-1)]
     if -1 in target:
         known = int(np.prod([t for t in target if t != -1]))
@@ -325,17 +321,18 @@ def fuse_around_reshape(g, node, shapes):
             return None
         target = [total // known if t == -1 else t for t in target]
     groups = _split_groups(moved, target)
-    if groups is None or len(outer) != len(target):
+    if groups is None:
         return None
-    # the input's dim j is the moved tensor's dim inner.index(j): its group, in the input's own order
+    # x's dim j is the moved tensor's dim inner.index(j): its group of target dims, in x's own order
     order = [k for j in range(len(shape)) for k in groups[inner.index(j)]]
     position = dict((k, n) for n, k in enumerate(order))
     new_shape = [target[k] for k in order]
-    perm = [position[k] for k in outer]
-    g.set_input(reshape, 0, src)
-    g.set_const_input(reshape, 1, np.array(new_shape, np.int32))
-    reshape.attr["Tshape"].type = 3
-    g.set_const_input(node, 1, np.array(perm, np.int32))
-    node.attr["Tperm"].type = 3
-    return "%s -> %s -> %s: one Reshape to %s and one Transpose %s" % (inner_node.name, reshape.name, node.name,
-                                                                      new_shape, perm)
+    perm = [position[k] for k in range(len(target))]
+    dtype = node.attr["T"].type
+    users = g.users(node.name)
+    g.set_input(node, 0, src)
+    g.set_const_input(node, 1, np.array(new_shape, np.int32))
+    node.attr["Tshape"].type = 3
+    moved_back = g.add_transpose(node.name + "/t2tf_after_reshape", node.name, perm, dtype)
+    g.reroute(node.name, moved_back.name, users)
+    return "%s -> %s: Reshape to %s first, then Transpose %s" % (inner_node.name, node.name, new_shape, perm)

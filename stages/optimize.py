@@ -33,11 +33,12 @@ NODE_RULES = (("forward", _graph_rewrites.forward), ("merge_depthwise", _graph_r
               ("cancel_transposes", _layout_rules.cancel),
               ("push_transposes", _layout_rules.push_down), ("pad_after_transpose", _layout_rules.pad_after))
 SHAPE_RULES = (("transpose_as_reshape", lambda g, n, s, x: _layout_rules.as_reshape(g, n, s)),
-               ("fuse_around_reshape", lambda g, n, s, x: _layout_rules.fuse_around_reshape(g, n, s)),
+               ("transpose_through_reshape", lambda g, n, s, x: _layout_rules.through_reshape(g, n, s)),
                ("bias_add", lambda g, n, s, x: _graph_rewrites.bias_add(g, n)),
                ("fold_pad", _graph_rewrites.fold_pad))
 RULE_NAMES = ("prune", "fold_constants") + tuple(n for n, _ in NODE_RULES + SHAPE_RULES)
 MAX_SWEEPS = 200
+SHAPE_ROUNDS = 3        # a Transpose moved past a Reshape goes on down in the next round
 # how close the optimized graph's outputs must be to the converted graph's on the example inputs: the
 # rewrites are exact, but a folded pad or a BiasAdd may sum in another order
 SELF_CHECK_RTOL = 1e-4
@@ -108,14 +109,18 @@ class Rewriter(object):
         if "fold_constants" not in self.without:
             self.note("fold_constants", _graph_rewrites.fold_constants(g, self.tf_v1))
             g.prune(outputs)
-        for _ in range(MAX_SWEEPS):
-            if not self.sweep(NODE_RULES):
-                break
-            g.prune(outputs)        # what a rewrite left unread goes, so no rule counts it as a reader
-        g.sort()        # the importer infers shapes in node order: new nodes sit at the end until sorted
-        self.sweep(SHAPE_RULES, static_shapes(self.tf_v1, g.gd))
-        g.prune(outputs)
-        g.sort()
+        for _ in range(SHAPE_ROUNDS):
+            for _ in range(MAX_SWEEPS):
+                if not self.sweep(NODE_RULES):
+                    break
+                g.prune(outputs)    # what a rewrite left unread goes, so no rule counts it as a reader
+            g.sort()    # the importer infers shapes in node order: new nodes sit at the end until sorted
+            through = self.counts.get("transpose_through_reshape", 0)
+            self.sweep(SHAPE_RULES, static_shapes(self.tf_v1, g.gd))
+            g.prune(outputs)
+            g.sort()
+            if self.counts.get("transpose_through_reshape", 0) == through:
+                break           # nothing new for the node rules to carry on with
 
 
 def _run_graph(tf_v1, gd, feeds, outputs):

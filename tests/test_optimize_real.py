@@ -63,7 +63,7 @@ def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     assert sdw["padding"] == (["EXPLICIT"] if "DepthwiseConv2dNative" in sdw["explicit"] else ["SAME"])
     # a detection head's Transpose back to NCHW, Reshape and permute: one Reshape and one Transpose
     head = cases["detect_head"]
-    assert head["rewrites"]["fuse_around_reshape"] == 1 and head["after"]["transposes"] == 2, head
+    assert head["rewrites"]["transpose_through_reshape"] == 1 and head["after"]["transposes"] == 2, head
     # the split depthwise conv is one DepthwiseConv2dNative again, its pad folded (SAME), its bias a BiasAdd
     dw = cases["split_depthwise"]
     assert dw["rewrites"]["merge_depthwise"] == 1 and "DepthwiseConv2dNative" in dw["ops"]
