@@ -93,7 +93,7 @@ def render(after: dict, before: dict | None) -> str:
     lines = ["# ONNX node-test conformance of the TF 1.x routes", "",
              f"Every node test of the ONNX backend suite ({after['suite']['source']}; the {n} tests at opset <= "
              f"{after['suite']['max_opset']}) converted by every route of {', '.join(targets)} exactly as "
-             "`invoke pipeline` converts a model (opset step, adapt, convert, downgrade), then run in that "
+             "`invoke pipeline` converts a model (opset step, adapt, convert, downgrade, optimize), then run in that "
              "target's own TensorFlow and compared with the test's expected outputs (rtol "
              f"{after['tolerance']['rtol']:g}, atol {after['tolerance']['atol']:g}: the ONNX backend runner's own). "
              f"Written by `invoke conformance --docs` from a full run: {after['seconds'] / 60:.1f} min wall on "

@@ -1,5 +1,5 @@
 """`invoke conformance`: every node test x every route of the chosen targets, each converted and
-verified exactly as `invoke pipeline` would (the same plan: opset step, adapt, convert, downgrade,
+verified exactly as `invoke pipeline` would (the same plan: opset step, adapt, convert, downgrade, optimize,
 verify in the target runtime), against the test's own expected outputs instead of onnxruntime's.
 
 Batched by round: the next step of every (test, route) chain is gathered, grouped by stage and env,
