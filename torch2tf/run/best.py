@@ -73,9 +73,11 @@ def _race(verified: list[Outcome], runner: StageRunner, echo: Callable[[str], No
     step = first.plan.step("verify")
     feeds = {k: first.artifact(v) for k, v in step.inputs.items() if k.startswith("input.")}
     inputs = {f"graph.{r.route}": e.artifact(e.plan.step("verify").inputs["artifact"]) for e, r in graphs}
+    # a timing is taken anew each time: a cached race would replay one busy moment's figures for good
+    racer = StageRunner(runner.settings, fresh=True, timeout=runner.timeout, say=runner.say)
     try:
-        run = runner.run("race", step.env, {**inputs, **feeds}, {"inputs": step.params["inputs"],
-                         "outputs": step.params["outputs"], "rounds": RACE_ROUNDS}, label="race")
+        run = racer.run("race", step.env, {**inputs, **feeds}, {"inputs": step.params["inputs"],
+                        "outputs": step.params["outputs"], "rounds": RACE_ROUNDS}, label="race")
     except Torch2TFError as exc:      # the verified figures still stand
         echo(f"torch2tf: --best: the race failed ({exc.message.splitlines()[0]}); ranking by each route's own timing")
         return {}
