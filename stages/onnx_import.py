@@ -42,7 +42,8 @@ def run(request):
     original = {v: k for k, v in params["names"].items()}       # safe -> the file's name
     rng = np.random.RandomState(params["seed"])
     session, references = _ort.reference_session(inputs["model"], 1)
-    bounds = onnx_index_bounds(onnx.load(inputs["model"]).graph)
+    model = onnx.load(inputs["model"])          # read once: index bounds now, renamed and saved below
+    bounds = onnx_index_bounds(model.graph)
     feeds = dict((original.get(s["name"], s["name"]),
                   make_input(s, inputs.get("sample." + s["name"]), rng, bounds.get(original.get(s["name"], s["name"]))))
                  for s in params["inputs"])
@@ -55,7 +56,7 @@ def run(request):
         raise ModelFailure("onnxruntime could not run the model on the example inputs: %s"
                            % str(exc).strip().splitlines()[0], kind="ForwardError",
                            hint="check inputs[] in the config (shapes of symbolic dims, samples) against the file")
-    model = rename(onnx.load(inputs["model"]), params["names"])
+    model = rename(model, params["names"])
     onnx.save(model, os.path.join(out_dir, "model.onnx"))
 
     outputs = {"model": "model.onnx"}
