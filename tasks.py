@@ -133,13 +133,21 @@ def _spec_names(settings: Settings, name: str | None) -> list[str]:
 
 
 @task(help={"name": "one spec (default: all)", "check": "exit non-zero if a lock no longer matches its spec",
-            "conda": "also lock with conda-lock (needs reachable conda channels)"})
+            "conda": "also lock with conda-lock (needs reachable conda channels)",
+            "config": "lock this pipeline config's model.requirements instead (into locks/ beside it), running nothing"})
 @_user_errors
-def lock(c, name=None, check=False, conda=False):
+def lock(c, name=None, check=False, conda=False, config=None):
     """Write the hashed lock of each env spec under envs/locks/ (every transitive pin)."""
     from torch2tf.envs import locks
     from torch2tf.envs.specs import load_spec
     settings = _settings(c)
+    if config:
+        from pathlib import Path
+
+        from torch2tf.run.pipeline import Options, lock_requirements
+        names = lock_requirements(Path(config), settings, Options(echo=lambda line: print(line, flush=True)))
+        print(f"{config}: " + (f"locked {', '.join(names)}" if names else "no model.requirements to lock"))
+        return
     stale = []
     for n in _spec_names(settings, name):
         spec = load_spec(settings.envs_dir / f"{n}.yml")

@@ -125,7 +125,7 @@ def test_a_package_published_as_source_only_is_named_from_the_explanation():
 def test_requirements_resolve_as_of_the_later_of_the_stacks_era_and_the_pinned_release(monkeypatch):
     import datetime
 
-    from torch2tf.envs import release_dates
+    from torch2tf.envs import package_index, release_dates
     days = {("yolov5", "7.0.13"): datetime.date(2023, 10, 16), ("timm", "0.4.12"): datetime.date(2021, 6, 30)}
     monkeypatch.setattr(release_dates, "released", lambda p, v, index=None: days.get((p, v)))
     assert release_dates.resolve_as_of("2023-03-15", [("yolov5", "7.0.13")]) == \
@@ -148,7 +148,7 @@ def test_a_release_day_is_read_from_the_index_whatever_the_files_spell_the_name(
     import io
     import json as _json
 
-    from torch2tf.envs import release_dates
+    from torch2tf.envs import package_index, release_dates
     files = [{"filename": "segmentation_models_pytorch-0.2.1-py3-none-any.whl", "upload-time": "2021-11-18T09:00:00Z"},
              {"filename": "segmentation_models_pytorch-0.2.1.tar.gz", "upload-time": "2021-11-18T09:01:00Z"},
              {"filename": "segmentation_models_pytorch-0.2.10-py3-none-any.whl", "upload-time": "2023-01-01T00:00:00Z"}]
@@ -157,7 +157,7 @@ def test_a_release_day_is_read_from_the_index_whatever_the_files_spell_the_name(
     def urlopen(request, timeout):
         seen.append(request.full_url)
         return io.BytesIO(_json.dumps({"files": files}).encode())
-    monkeypatch.setattr(release_dates.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(package_index.urllib.request, "urlopen", urlopen)
     assert str(release_dates.released("segmentation-models-pytorch", "0.2.1")) == "2021-11-18"
     assert seen[0].endswith("/segmentation-models-pytorch/")
     assert release_dates.released("segmentation-models-pytorch", "9.9") is None
@@ -195,3 +195,76 @@ def test_a_source_build_that_compiles_or_fails_says_why(code, output, wheel, why
     from torch2tf.envs.source_builds import verdict
     got = verdict(code, output, wheel)
     assert got == why if why is None or why.endswith(")") else got.startswith(why)
+
+
+SDIST = "a" * 64
+
+
+def _fake_build(content: bytes):
+    """build_wheel at its seam: writes a wheel of the given bytes (the real one is tested below)."""
+    def build(name, sdist_sha256, python, as_of, out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        wheel = out_dir / "fire-0.5.0-py2.py3-none-any.whl"
+        wheel.write_bytes(content)
+        return wheel, None
+    return build
+
+
+def test_a_wheel_built_from_an_sdist_is_named_in_the_lock_by_its_own_hash(monkeypatch, tmp_path):
+    import hashlib
+
+    from torch2tf.envs import source_builds
+    monkeypatch.setattr(source_builds, "build_wheel", _fake_build(b"wheel bytes"))
+    lock = f"# torch2tf-lock header\n--only-binary :all:\n--no-binary fire\n\nfire==0.5.0 \\\n    --hash=sha256:{SDIST}\n    # via yolov5\n"
+    text, built = source_builds.build_into_lock(["fire"], lock, Path("/python"), "2023-10-17", tmp_path, "where")
+    wheel_hash = hashlib.sha256(b"wheel bytes").hexdigest()
+    assert built == ["fire==0.5.0"]
+    assert "--no-binary" not in text and SDIST not in text.split("\n\n", 1)[1]
+    assert f"fire==0.5.0 \\\n    --hash=sha256:{wheel_hash}" in text
+    (entry,) = source_builds.named_in(text)
+    assert (entry.name, entry.version, entry.sdist_sha256, entry.as_of) == ("fire", "0.5.0", SDIST, "2023-10-17")
+    # a store that has it installs it; one that has lost it builds it again, the same bytes
+    assert source_builds.ensure_wheels(text, Path("/python"), tmp_path, "where") == []
+    (tmp_path / entry.file).unlink()
+    assert source_builds.ensure_wheels(text, Path("/python"), tmp_path, "where") == [entry.file]
+
+
+def test_a_wheel_rebuilt_with_other_bytes_is_refused_and_not_kept(monkeypatch, tmp_path):
+    from torch2tf.envs import source_builds
+    from torch2tf.errors import EnvError
+    monkeypatch.setattr(source_builds, "build_wheel", _fake_build(b"built on the lock's machine"))
+    lock = f"# h\n--only-binary :all:\n--no-binary fire\n\nfire==0.5.0 \\\n    --hash=sha256:{SDIST}\n"
+    text, _ = source_builds.build_into_lock(["fire"], lock, Path("/python"), "2023-10-17", tmp_path / "a", "where")
+    monkeypatch.setattr(source_builds, "build_wheel", _fake_build(b"built elsewhere"))
+    with pytest.raises(EnvError, match="not reproducible on this machine") as err:
+        source_builds.ensure_wheels(text, Path("/python"), tmp_path / "b", "env x")
+    assert "lock the config again" in err.value.hint
+    assert not list((tmp_path / "b").glob("*.whl"))
+
+
+def test_the_store_s_wheels_are_offered_to_the_installer_only_when_asked():
+    from torch2tf.envs.installers import steps
+    plain = steps("uv", Path("/py"), Path("/lock.txt"), Path("/b"), Path("/f"))
+    linked = steps("pip", Path("/py"), Path("/lock.txt"), Path("/b"), Path("/f"), find_links=Path("/store/wheels"))
+    assert "--find-links" not in plain[1]
+    assert linked[1][linked[1].index("--find-links") + 1] == "/store/wheels"
+
+
+@pytest.mark.envbuild
+def test_a_pure_python_sdist_builds_into_the_same_wheel_every_time(tmp_path):
+    """Real uv, real index: wget 3.2 (source only) built twice, into byte-identical wheels, stamped as of
+    the date given; what lets another machine check the wheel a committed lock names."""
+    import hashlib
+    import zipfile
+
+    from torch2tf.envs.interpreters import find_interpreter
+    from torch2tf.envs.source_builds import build_wheel
+    from torch2tf.settings import Settings
+    python = find_interpreter("3.8", Settings.from_mapping(None)).path
+    sdist = "35e630eca2aa50ce998b9b1a127bb26b30dfee573702782aa982f875e3f16061"   # wget-3.2.zip
+    built = [build_wheel("wget", sdist, python, "2021-03-04", tmp_path / str(i)) for i in range(2)]
+    assert all(why is None for _, why in built), built
+    first, second = (hashlib.sha256(w.read_bytes()).hexdigest() for w, _ in built)
+    assert first == second
+    with zipfile.ZipFile(built[0][0]) as zf:
+        assert {info.date_time[:3] for info in zf.infolist()} == {(2021, 3, 4)}

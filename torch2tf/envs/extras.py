@@ -91,14 +91,16 @@ def ensure_lock(spec: EnvSpec, settings: Settings, say=print, era: str | None = 
         if from_source:
             path = locks.lock_path(spec, settings)
             try:
-                built = source_builds.check_pure(from_source, path.read_text(),
-                                                 find_interpreter(spec.python, settings).path, where)
+                text, built = source_builds.build_into_lock(
+                    from_source, path.read_text(), find_interpreter(spec.python, settings).path,
+                    as_of or time.strftime("%Y-%m-%d", time.gmtime()), settings.store / "wheels", where)
             except ConfigError:
                 path.unlink(missing_ok=True)       # a lock naming a package that will not install: none
                 if not any(path.parent.iterdir()):
                     path.parent.rmdir()
                 raise
-            say(f"  built from source with Python {spec.python}, pure Python: {', '.join(built)}")
+            atomic.write_text(path, text)
+            say(f"  built from source with Python {spec.python}, pure Python, kept in the store: {', '.join(built)}")
     say(f"wrote {locks.lock_path(spec, settings)} in {time.perf_counter() - started:.0f}s: commit it beside the config")
     return True
 

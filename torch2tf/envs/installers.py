@@ -33,20 +33,23 @@ def pick(requested: str | None) -> str:
         return "pip"
 
 
-def steps(installer: str, python: Path, lock: Path, build_dir: Path, final_dir: Path) -> list[list[str]]:
-    """The commands that make the venv and install the lock into it."""
+def steps(installer: str, python: Path, lock: Path, build_dir: Path, final_dir: Path,
+          find_links: Path | None = None) -> list[list[str]]:
+    """The commands that make the venv and install the lock into it (`find_links`: the store's wheels
+    built from sdists, which the lock names by hash)."""
     target_python = str(build_dir / "bin" / "python")
+    links = ["--find-links", str(find_links)] if find_links else []
     if installer == "uv":
         from torch2tf.hosttools import uv_bin
         uv = uv_bin()
         # --relocatable: entry-point scripts find their python relative to themselves, so the
         # finished venv can be renamed from its build dir into place.
         return [[uv, "venv", "--relocatable", "--python", str(python), str(build_dir)],
-                [uv, "pip", "sync", "--python", target_python, "--require-hashes", str(lock)]]
+                [uv, "pip", "sync", "--python", target_python, "--require-hashes", *links, str(lock)]]
     # --no-deps: the lock already holds every transitive pin, hashed
     return [[str(python), "-m", "venv", "--prompt", final_dir.name, str(build_dir)],
             [target_python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
-             "--require-hashes", "--no-deps", "-r", str(lock)]]
+             "--require-hashes", "--no-deps", *links, "-r", str(lock)]]
 
 
 def relocate(build_dir: Path, final_dir: Path) -> int:
@@ -67,10 +70,11 @@ def relocate(build_dir: Path, final_dir: Path) -> int:
     return rewritten
 
 
-def install(installer: str, python: Path, lock: Path, build_dir: Path, final_dir: Path, log_path: Path) -> int | None:
+def install(installer: str, python: Path, lock: Path, build_dir: Path, final_dir: Path, log_path: Path,
+            find_links: Path | None = None) -> int | None:
     """Run the installer's steps; returns None on success, else the failing exit code."""
     env = proc.clean_env(overrides={"PIP_CONFIG_FILE": os.devnull} if installer == "pip" else None)
-    for argv in steps(installer, python, lock, build_dir, final_dir):
+    for argv in steps(installer, python, lock, build_dir, final_dir, find_links):
         result = proc.run(argv, env=env, log_path=log_path)
         if result.returncode != 0:
             return result.returncode

@@ -5,6 +5,7 @@ Layout of the store:
     <store>/envs/.build-<name>-<digest12>-<pid>/   a build in progress (renamed when done)
     <store>/locks/<name>-<digest12>.lock   the per-env file lock
     <store>/logs/<name>-<digest12>.log     the build log
+    <store>/wheels/                        wheels built from sdists that locks name (source_builds)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from torch2tf import atomic, proc
 from torch2tf.digests import json_digest
-from torch2tf.envs import installers
+from torch2tf.envs import installers, source_builds
 from torch2tf.envs.interpreters import Interpreter, find_interpreter
 from torch2tf.envs.locks import Lock, is_current, require_current
 from torch2tf.envs.specs import EnvSpec, load_spec, load_specs
@@ -84,7 +85,7 @@ def build(spec: EnvSpec, settings: Settings, *, fresh: bool = False) -> tuple[En
         started = time.time()
         installer = installers.pick(settings.installer)
         try:
-            _install(tmp, env.path, lock, interp, log_path, spec, installer)
+            _install(tmp, env.path, lock, interp, log_path, spec, installer, settings.store)
             marker = {"name": spec.name, "digest": env.digest, "python": interp.version, "installer": installer,
                       "interpreter": str(interp.path), "lock": str(lock.path), "lock_digest": lock.digest,
                       "schema": SCHEMA, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -106,8 +107,12 @@ def _remove_leftovers(env: Env) -> None:
 
 
 def _install(target: Path, final: Path, lock: Lock, interp: Interpreter, log_path: Path, spec: EnvSpec,
-             installer: str) -> None:
-    code = installers.install(installer, interp.path, lock.path, target, final, log_path)
+             installer: str, store: Path) -> None:
+    wheels = None
+    if source_builds.named_in(lock.text):       # wheels torch2tf builds from sdists: in the store first
+        wheels = store / "wheels"
+        source_builds.ensure_wheels(lock.text, interp.path, wheels, where=f"env {spec.name} ({lock.path.name})")
+    code = installers.install(installer, interp.path, lock.path, target, final, log_path, find_links=wheels)
     if code is not None:
         raise EnvError(f"building env {spec.name!r} with {installer} failed (exit {code}):\n{proc.tail(log_path)}",
                        where=f"env {spec.name} ({lock.path.name}, Python {interp.version})",

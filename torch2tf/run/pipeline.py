@@ -87,6 +87,17 @@ def _check_choice(compat, config: Path, target: str, route: str | None, options:
                           hint=f"routes of {target}: {', '.join(names)}")
 
 
+def lock_requirements(config_path: Path, settings: Settings, options: Options) -> list[str]:
+    """Lock the config's model.requirements for the export env of every route it may take (written
+    beside the config, to commit), running no stage; the env names locked."""
+    runner = StageRunner(settings, say=options.echo)
+    plans = make_plans(config_path, settings, options)
+    for plan, _ in plans:
+        runner.extend(plan.extension)
+    runner.lock_extensions()
+    return sorted({plan.extension.name for plan, _ in plans if plan.extension})
+
+
 def run_pipeline(config_path: Path, settings: Settings, options: Options | None = None) -> Report:
     """Run the config end to end, trying its routes in ranked order until one verifies (only the
     forced one with --route); returns the report. Raises Torch2TFError when none verified, after
