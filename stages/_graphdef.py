@@ -26,6 +26,26 @@ def save(gd, path):
         fh.write(gd.SerializeToString(deterministic=True))
 
 
+def tensor_value(tensor_util, proto):
+    """A TensorProto as a numpy array. TF 2 writes a tensor of zeros as its dtype and shape with no
+    values at all (it means zeros), which TF 1.4's MakeNdarray cannot read."""
+    try:
+        return tensor_util.MakeNdarray(proto)
+    except ValueError:
+        import numpy as np
+        from tensorflow.python.framework import dtypes
+        has_values = proto.tensor_content or any(len(getattr(proto, field)) for field in _VALUE_FIELDS
+                                                  if hasattr(proto, field))
+        if has_values:
+            raise
+        shape = [d.size for d in proto.tensor_shape.dim]
+        return np.zeros(shape, dtypes.as_dtype(proto.dtype).as_numpy_dtype)
+
+
+_VALUE_FIELDS = ("float_val", "double_val", "int_val", "int64_val", "bool_val", "string_val", "half_val",
+                 "scomplex_val", "dcomplex_val", "uint32_val", "uint64_val")
+
+
 def _split(ref):
     """'^a' / 'a:1' / 'a' -> (control, node, suffix)."""
     control = ref.startswith("^")

@@ -9,6 +9,8 @@ those of the newer op up to float summation order.
 
 import numpy as np
 
+import _graphdef
+
 
 def interpolation_matrix(in_size, out_size):
     """[out_size, in_size] weights of half-pixel linear interpolation (TF's HalfPixelScaler)."""
@@ -242,6 +244,54 @@ def select_v2(tf, gd, node, nodes):
             node.input[index] = _op(gd, p + "add", "Add", [node.input[index], zeros], {"T": dtype})
     node.op = "Select"
     return "SelectV2(broadcast)->Fill+Select", None
+
+
+def clip_by_value(gd, node):
+    """ClipByValue (TF >= 1.8's kernel) as Minimum(Maximum(t, min), max): the op's own definition,
+    bound by bound, with the same broadcasting."""
+    dtype = node.attr["T"].type
+    low = _op(gd, node.name + "/torch2tf_max", "Maximum", [node.input[0], node.input[1]], {"T": dtype})
+    _become(node, "Minimum", [low, node.input[2]], {"T": dtype})
+    return "ClipByValue->Maximum+Minimum", None
+
+
+def _const_array(tf, nodes, ref):
+    """The value of a Const (through Identity) a tensor reference names, else None."""
+    from tensorflow.python.framework import tensor_util
+    node = nodes.get(ref.lstrip("^").split(":")[0])
+    while node is not None and node.op == "Identity":
+        node = nodes.get(node.input[0].split(":")[0])
+    if node is None or node.op != "Const":
+        return None
+    return _graphdef.tensor_value(tensor_util, node.attr["value"].tensor)
+
+
+def matrix_diag_v3(tf, gd, node, nodes):
+    """MatrixDiagV3 (TF >= 2.2: diagonal offset k, output rows / cols, padding value) as TF 1.x's
+    MatrixDiag where it is one: k = 0 and padding 0; an output larger than the diagonal's square
+    (tf.eye(3, 4)) is MatrixDiag then Pad with zeros. (what was done, None) or (None, why not)."""
+    k, rows, cols, pad = [_const_array(tf, nodes, ref) for ref in node.input[1:5]]
+    if any(v is None for v in (k, rows, cols, pad)):
+        return None, "its k / num_rows / num_cols / padding_value are not constants"
+    if k.size != 1 or int(k.reshape(-1)[0]) != 0 or float(pad) != 0.0:
+        return None, "a diagonal off the main one (k=%s) or a padding value %s has no TF 1.x form" % (k.tolist(), pad)
+    shape = static_shape(nodes, node.input[0])
+    if shape is None or not shape or shape[-1] < 0:
+        return None, "the diagonal's length is not static (%s)" % (shape,)
+    m = shape[-1]
+    rows, cols = [m if int(v) == -1 else int(v) for v in (rows, cols)]
+    if rows < m or cols < m or (rows > m and cols > m):
+        return None, "a %dx%d output of a diagonal of %d is not a plain diagonal" % (rows, cols, m)
+    dtype = node.attr["T"].type
+    if (rows, cols) == (m, m):
+        _become(node, "MatrixDiag", [node.input[0]], {"T": dtype})
+        return "MatrixDiagV3->MatrixDiag", None
+    square = _op(gd, node.name + "/torch2tf_square", "MatrixDiag", [node.input[0]], {"T": dtype})
+    paddings = np.zeros((len(shape) + 1, 2), np.int32)
+    paddings[-2:, 1] = [rows - m, cols - m]
+    amounts = _const(gd, tf, node.name + "/torch2tf_paddings", paddings)
+    _become(node, "Pad", [square, amounts], {"T": dtype, "Tpaddings": DT_INT32})
+    return "MatrixDiagV3->MatrixDiag+Pad", None
 
 
 def int32_operand(gd, node, index, type_attr, drop_attr):

@@ -9,6 +9,8 @@ import collections
 
 import numpy as np
 
+import _graphdef
+
 DT_INT32 = 3
 DT_BOOL = 10
 
@@ -122,7 +124,7 @@ class Graph(object):
         node = self.producer(ref)
         if node is None or node.op != "Const":
             return None
-        return self.tensor_util.MakeNdarray(node.attr["value"].tensor)
+        return _graphdef.tensor_value(self.tensor_util, node.attr["value"].tensor)
 
     def const_input(self, node, index):
         return self.const(node.input[index]) if index < len(node.input) else None

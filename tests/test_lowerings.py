@@ -214,3 +214,36 @@ def test_a_tile_with_int64_repeats_runs_in_tf14(route, tmp_path):
     assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
     logs = "".join(p.read_text() for p in (tmp_path / "a" / "tile" / "logs").glob("*.log"))
     assert "Tile(int64 multiples)->Cast+Tile" in logs
+
+
+@pytest.mark.stack
+def test_an_eye_reaches_tf14_through_matrix_diag(tmp_path):
+    """TF 2 writes tf.eye as MatrixDiagV3 (TF >= 2.2), its zero constants stored with no values (which TF
+    1.4's MakeNdarray cannot read); TF 1.4 gets MatrixDiag, exactly."""
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node("EyeLike", ["x"], ["eye"]), helper.make_node("Add", ["x", "eye"], ["y"])],
+                              "eye", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    _, rep = pipeline_on_onnx(tmp_path, model, "eye", "tf1.4", "--route", "onnx-tf-1.10-downgrade")
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
+    assert rep.downgrade["renamed"].get("MatrixDiagV3->MatrixDiag") == 1, rep.downgrade
+
+
+@pytest.mark.stack
+def test_a_quantize_reaches_tf14_through_min_max(tmp_path):
+    """onnx2tf quantizes through tf.saturate_cast, whose clamp is ClipByValue (TF >= 1.8): TF 1.4 gets
+    Maximum then Minimum, the op's own definition."""
+    from onnx import TensorProto, helper, numpy_helper
+    consts = [numpy_helper.from_array(np.array(0.02, np.float32), "scale"),
+              numpy_helper.from_array(np.array(128, np.uint8), "zero_point")]
+    graph = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "scale", "zero_point"], ["q"]),
+                               helper.make_node("DequantizeLinear", ["q", "scale", "zero_point"], ["y"])], "quantize",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    _, rep = pipeline_on_onnx(tmp_path, model, "quant", "tf1.4", "--route", "onnx2tf-downgrade")
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
+    assert rep.downgrade["renamed"].get("ClipByValue->Maximum+Minimum", 0) >= 1, rep.downgrade
