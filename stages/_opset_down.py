@@ -64,6 +64,46 @@ def _slice(node, consts, shapes, target, helper, numpy_helper, graph):
                              starts=starts, ends=ends, axes=axes)]
 
 
+def _as_attribute(key):
+    """Opset 13 made an attribute an input (ReduceSum's axes, Squeeze's / Unsqueeze's axes, Split's
+    split): the older form, the input's constant value back as the attribute. Negative axes need the
+    rank below opset 11 (they are allowed from 11 on)."""
+    def step(node, consts, shapes, target, helper, numpy_helper, graph):
+        given = onnx_graph.attrs(helper, node)
+        name = node.input[1] if len(node.input) > 1 else ""
+        if name and name not in consts:
+            return None
+        values = [int(v) for v in np.asarray(consts[name]).reshape(-1)] if name else None
+        if node.op_type == "ReduceSum" and given.pop("noop_with_empty_axes", 0) and not values:
+            return None                        # an empty axes that means "no reduction": no older form
+        if key == "axes" and values and target < 11 and any(v < 0 for v in values):
+            source = node.output[0] if node.op_type == "Unsqueeze" else node.input[0]
+            rank = len(shapes.get(source) or [])
+            if not rank:
+                return None
+            values = [v + rank if v < 0 else v for v in values]
+        if key == "split" and target < 11 and given.get("axis", 0) < 0:
+            rank = len(shapes.get(node.input[0]) or [])
+            if not rank:
+                return None
+            given["axis"] += rank
+        if values is not None:
+            given[key] = values
+        return [helper.make_node(node.op_type, [node.input[0]], list(node.output), name=node.name, **given)]
+    return step
+
+
+def _last_axis(node, consts, shapes, target, helper, numpy_helper, graph):
+    """Softmax / LogSoftmax / Hardmax-13 (over one axis) -> the older form (over the axes from `axis`
+    on, flattened): the same where the axis is the last one."""
+    given = onnx_graph.attrs(helper, node)
+    rank = len(shapes.get(node.input[0]) or [])
+    axis = given.get("axis", -1)
+    if not rank or axis not in (-1, rank - 1):
+        return None
+    return [helper.make_node(node.op_type, list(node.input), list(node.output), name=node.name, axis=rank - 1)]
+
+
 # element types (TensorProto) of the older forms below: newer versions of these ops only added types
 FLOATS = (1, 10, 11)                       # float, float16, double
 NUMBERS = FLOATS + (6, 7, 12, 13)          # and int32, int64, uint32, uint64
@@ -102,7 +142,11 @@ DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice":
               "GRU": (14, _unchanged(7, FLOATS, {"layout": 0})), "LSTM": (14, _unchanged(7, FLOATS, {"layout": 0})),
               "RNN": (14, _unchanged(7, FLOATS, {"layout": 0})),
               "Pow": (15, _unchanged(7, FLOATS)), "Where": (16, _unchanged(9, NOT_BFLOAT16)),
-              "PRelu": (16, _unchanged(9, FLOATS)), "LeakyRelu": (16, _unchanged(6, FLOATS))}
+              "PRelu": (16, _unchanged(9, FLOATS)), "LeakyRelu": (16, _unchanged(6, FLOATS)),
+              "ReduceSum": (13, _typed(_as_attribute("axes"))), "Squeeze": (13, _typed(_as_attribute("axes"))),
+              "Unsqueeze": (13, _typed(_as_attribute("axes"))), "Split": (13, _typed(_as_attribute("split"))),
+              "Softmax": (13, _typed(_last_axis)), "LogSoftmax": (13, _typed(_last_axis)),
+              "Hardmax": (13, _typed(_last_axis)), "Concat": (13, _unchanged(4, NOT_BFLOAT16))}
 
 
 def set_aside(model, current, target, helper, numpy_helper, without=()):

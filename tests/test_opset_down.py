@@ -127,3 +127,34 @@ def test_a_gru_tagger_at_opset_14_goes_down_with_the_same_numbers(opset):
     rng = np.random.RandomState(2)
     out = _down(_gru14(2), opset, {"x": rng.randn(7, 2, 4).astype(np.float32)})
     assert [n.op_type for n in out.graph.node].count("GRU") == 1
+
+
+def _int_model(nodes, x_shape, initializers):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v, np.int64), n) for n, v in initializers])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    return m
+
+
+@pytest.mark.parametrize("opset", [11, 9])
+@pytest.mark.parametrize("case", ["reduce_sum", "squeeze", "unsqueeze", "split", "softmax"])
+def test_opset_13s_attribute_inputs_go_back_to_attributes(case, opset):
+    """Opset 13 made ReduceSum's / Squeeze's / Unsqueeze's axes and Split's split inputs, and Softmax one
+    axis wide: each goes down in its older form while those are constants (negative axes made positive
+    below opset 11), with the same numbers."""
+    x_shape = {"squeeze": [2, 3, 1], "unsqueeze": [2, 3]}.get(case, [2, 3, 4])
+    nodes, inits = {
+        "reduce_sum": ([helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)], [("axes", [1])]),
+        "squeeze": ([helper.make_node("Squeeze", ["x", "axes"], ["y"])], [("axes", [-1])]),
+        "unsqueeze": ([helper.make_node("Unsqueeze", ["x", "axes"], ["y"])], [("axes", [0, -1])]),
+        "split": ([helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=-1),
+                   helper.make_node("Concat", ["b", "a"], ["y"], axis=-1)], [("sizes", [1, 3])]),
+        "softmax": ([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], []),
+    }[case]
+    m = _int_model(nodes, x_shape, inits)
+    out = _down(m, opset, {"x": np.random.RandomState(0).randn(*x_shape).astype(np.float32)})
+    first = out.graph.node[0]
+    assert len(first.input) == 1 and first.op_type == nodes[0].op_type
+    assert all(v >= 0 for a in first.attribute if a.name in ("axes", "axis") for v in (a.ints or [a.i])) or opset >= 11

@@ -23,8 +23,8 @@ LEGACY_TARGETS = ("tf1.4", "tf1.13", "tf1.15")
 
 def run_conformance(settings: Settings, tests: str = "", targets: list[str] | None = None,
                     routes: list[str] | None = None, jobs: int | None = None, without: list[str] | None = None,
-                    max_opset: int = 11, item_timeout: float = 300.0, fresh: bool = False,
-                    echo: Callable[[str], None] = print) -> dict:
+                    max_opset: int = 13, item_timeout: float = 300.0, fresh: bool = False,
+                    echo: Callable[[str], None] = print, suite_name: str = "node") -> dict:
     """Run the suite; write artifacts/conformance/results.json (results-without.json for an ablation)."""
     t0 = time.perf_counter()
     compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
@@ -47,23 +47,25 @@ def run_conformance(settings: Settings, tests: str = "", targets: list[str] | No
     spec, built = runner._env(env)
     from torch2tf.envs import store as envs
     envs.build(spec, settings)
-    suite_dir = find_suite(built.path)
-    suite = load_suite(suite_dir, settings.store / "conformance" / "data", tests, max_opset)
+    suite_dirs = find_suite(built.path, suite_name)
+    data_dir = settings.store / "conformance" / ("data" if suite_name == "node" else f"data-{suite_name}")
+    suite = load_suite(suite_dirs, data_dir, tests, max_opset)
     count = sum(1 for t in targets for r in compat.routes(t) if not routes or r.name in routes)
-    echo(f"conformance: {len(suite)} node tests (opset <= {max_opset}) x {count} routes of {', '.join(targets)}, "
+    echo(f"conformance: {len(suite)} {suite_name} tests (opset <= {max_opset}) x {count} routes of {', '.join(targets)}, "
          f"{jobs or os.cpu_count()} stage processes at a time")
     chains = chains_for(suite, targets, compat, set(routes or ()), without, adapt_rewrites)
     costs = run_chains(chains, runner, jobs or os.cpu_count() or 1, item_timeout, echo)
     results = {
-        "suite": {"source": f"onnx {_onnx_version(built.path)} wheel in {env}", "path": str(suite_dir),
-                  "tests": len(suite), "max_opset": max_opset, "pattern": tests},
+        "suite": {"source": f"onnx {_onnx_version(built.path)} wheel in {env}", "name": suite_name,
+                  "path": ", ".join(str(d) for d in suite_dirs), "tests": len(suite), "max_opset": max_opset,
+                  "pattern": tests},
         "targets": {t: [r.name for r in compat.routes(t) if not routes or r.name in routes] for t in targets},
         "tolerance": {"atol": ATOL, "rtol": RTOL}, "without": list(without),
         "tests": {t.name: {"opset": t.opset, "ops": list(t.ops)} for t in suite},
         "cells": [c.cell.as_dict() for c in chains], "costs": costs,
         "seconds": round(time.perf_counter() - t0, 1), "jobs": jobs or os.cpu_count(),
     }
-    path = results_path(settings, ablated=bool(without))
+    path = results_path(settings, ablated=bool(without), suite=suite_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(path, json.dumps(results, indent=1, sort_keys=True))
     return results
@@ -74,11 +76,11 @@ def _onnx_version(env_path: Path) -> str:
     return found[0].name[len("onnx-"):-len(".dist-info")] if found else "?"
 
 
-def load_results(settings: Settings) -> tuple[dict | None, dict | None]:
-    """The last full run and the last ablated run (either None when absent)."""
+def load_results(settings: Settings, suite: str = "node") -> tuple[dict | None, dict | None]:
+    """The last full run and the last ablated run of a suite (either None when absent)."""
     def read(path: Path):
         return json.loads(path.read_text()) if path.is_file() else None
-    return read(results_path(settings)), read(results_path(settings, ablated=True))
+    return read(results_path(settings, suite=suite)), read(results_path(settings, ablated=True, suite=suite))
 
 
 def summary_lines(results: dict) -> list[str]:
@@ -89,7 +91,8 @@ def summary_lines(results: dict) -> list[str]:
         anyway = {c["test"] for c in cells if c.get("passed")}
         per = ", ".join(f"{r} {sum(1 for c in cells if c['route'] == r and c.get('passed'))}" for r in routes)
         lines.append(f"{target}: {len(anyway)}/{results['suite']['tests']} tests pass by some route ({per})")
-    lines.append(f"{results['seconds'] / 60:.1f} min; results: artifacts/conformance/"
-                 f"{'results-without.json' if results['without'] else 'results.json'}; "
-                 "`invoke conformance --docs` writes docs/CONFORMANCE.md")
+    suite = results["suite"].get("name", "node")
+    stem = "results" + ("" if suite == "node" else f"-{suite}") + ("-without" if results["without"] else "")
+    lines.append(f"{results['seconds'] / 60:.1f} min; results: artifacts/conformance/{stem}.json; "
+                 f"`invoke conformance --docs{'' if suite == 'node' else ' --suite ' + suite}` writes the docs page")
     return lines

@@ -90,17 +90,21 @@ def render(after: dict, before: dict | None) -> str:
     tests = after["tests"]
     targets = sorted(after["targets"], key=_by_version)
     n = len(tests)
-    lines = ["# ONNX node-test conformance of the TF 1.x routes", "",
-             f"Every node test of the ONNX backend suite ({after['suite']['source']}; the {n} tests at opset <= "
+    suite = after["suite"].get("name", "node")
+    what = ("Every node test of the ONNX backend suite" if suite == "node" else
+            "Every model file the ONNX backend suite ships under pytorch-converted and pytorch-operator (torch 0.4 "
+            "modules and operators exported with onnx 1.2 in 2018: opset 6, the files labs still hold)")
+    lines = [f"# ONNX {'node-test' if suite == 'node' else 'model-file'} conformance of the TF 1.x routes", "",
+             f"{what} ({after['suite']['source']}; the {n} tests at opset <= "
              f"{after['suite']['max_opset']}) converted by every route of {', '.join(targets)} exactly as "
              "`invoke pipeline` converts a model (opset step, adapt, convert, downgrade, optimize), then run in that "
              "target's own TensorFlow and compared with the test's expected outputs (rtol "
              f"{after['tolerance']['rtol']:g}, atol {after['tolerance']['atol']:g}: the ONNX backend runner's own). "
-             f"Written by `invoke conformance --docs` from a full run: {after['seconds'] / 60:.1f} min wall on "
-             f"{after['jobs']} cores.", "",
-             "A node test feeds every operand as a graph input, weights too: a converter that needs constant "
-             "weights (onnx2tf for Conv and InstanceNormalization; torch2tf's GRU / LSTM unrolling) fails here "
-             "where a real model, whose weights are initializers, converts. A *weak* pass is one whose expected "
+             f"Written by `invoke conformance --docs{'' if suite == 'node' else ' --suite ' + suite}` from a full run: "
+             f"{after['seconds'] / 60:.1f} min wall on {after['jobs']} cores.", "",
+             "A test feeds every graph input, weights too where the test has them as inputs: a converter that needs "
+             "constant weights (onnx2tf for Conv and InstanceNormalization; torch2tf's GRU / LSTM unrolling) fails "
+             "here where a real model, whose weights are initializers, converts. A *weak* pass is one whose expected "
              "output is all zeros: it could not have caught a broken conversion.", ""]
     lines += _per_target(cells, targets, n, before)
     lines += _per_route(cells, {t: after["targets"][t] for t in targets}, _cells(before) if before else None)
@@ -110,19 +114,47 @@ def render(after: dict, before: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def miss_kind(group: list[dict]) -> tuple[str, str]:
+    """Why no route of a target passes a test, as a kind and its words: "runtime" when a route's graph
+    needs an op this TensorFlow does not have (the op named), "suite" when the test's data cannot be fed
+    (strings, no inputs), else "converters" (the runtime could express it; no converter does)."""
+    for c in group:
+        if c["error_class"] == "UnsupportedInTarget":
+            ops = re.search(r"ops \[([^\]]*)\]", c["cause"])
+            return "runtime", (ops.group(1).replace("'", "") if ops else c["cause"][:60])
+    for c in group:
+        if c["error_class"] == "NotFeedable" or (c["step"] == "config" and "0 inputs" in c["cause"]):
+            return "suite", c["cause"][:60]
+    return "converters", ""
+
+
 def _per_target(cells, targets, n, before) -> list[str]:
     now = passing_by_target(cells)
-    out = ["## Per target: node tests that pass by at least one route", ""]
-    if before:
-        then = passing_by_target(_cells(before))
+    by = _grouped(cells, "target", "test")
+    out = ["## Per target: tests that pass by at least one route", "",
+           "A miss is the runtime's when a route's graph needs an op this TensorFlow does not have; the suite's "
+           "when the test's data cannot be fed (strings, no inputs); else the converters' (the runtime could "
+           "express it). *Expressible* = all tests but the runtime's and the suite's misses.", ""]
+    then = passing_by_target(_cells(before)) if before else None
+    head = "| target | pass | misses: runtime (ops) | suite | converters | pass / expressible |"
+    if then is not None:
         out += [f"*Before* is the same suite with item 3's gap closures left out (`--without "
-                f"{','.join(before['without'])}`).", "",
-                "| target | before | after | gained |", "|---|---|---|---|"]
-        for t in targets:
-            gained = sorted(now[t] - then[t])
-            out.append(f"| {t} | {len(then[t])}/{n} | **{len(now[t])}/{n}** | {', '.join(gained) or '-'} |")
-    else:
-        out += ["| target | pass |", "|---|---|"] + [f"| {t} | **{len(now[t])}/{n}** |" for t in targets]
+                f"{','.join(before['without'])}`).", ""]
+        head = "| target | before | " + head[len("| target | "):]
+    out += [head, "|" + "---|" * (head.count("|") - 1)]
+    for t in targets:
+        kinds: dict[str, list[str]] = defaultdict(list)
+        for (target, name), group in by.items():
+            if target == t and name not in now[t]:
+                kind, words = miss_kind(group)
+                kinds[kind].append(words)
+        ops = sorted({op.strip() for words in kinds["runtime"] for op in words.split(",")})
+        expressible = n - len(kinds["runtime"]) - len(kinds["suite"])
+        share = f"{100 * len(now[t]) / expressible:.1f}%" if expressible else "-"
+        row = (f"| {t} | " + (f"{len(then[t])}/{n} | " if then is not None else "") +
+               f"**{len(now[t])}/{n}** | {len(kinds['runtime'])} ({', '.join(ops) or '-'}) | {len(kinds['suite'])} | "
+               f"{len(kinds['converters'])} | **{share}** |")
+        out.append(row)
     return out + [""]
 
 
@@ -160,7 +192,10 @@ def _unreached(cells, targets) -> list[str]:
         out += [f"**{t}: {len(failed)}**", ""]
         for name in failed:
             last = max(by[(t, name)], key=lambda c: STEP_ORDER.index(c["step"]) if c["step"] in STEP_ORDER else 0)
-            out.append(f"- {name}: {short(last['route'])} at {last['step']}: {last['error_class']}: {_md(last['cause'])}")
+            kind, words = miss_kind(by[(t, name)])
+            label = f"[{kind}{': ' + words if kind == 'runtime' else ''}]"
+            out.append(f"- {name} {_md(label)}: {short(last['route'])} at {last['step']}: {last['error_class']}: "
+                       f"{_md(last['cause'])}")
         out.append("")
     return out
 
@@ -207,16 +242,18 @@ def _per_test(cells, tests, targets) -> list[str]:
     return out
 
 
-def write_docs(docs_dir: Path, after: dict | None, before: dict | None) -> Path:
-    """Write docs/CONFORMANCE.md and docs/conformance.json; runs not given are read from the json."""
-    store = docs_dir / "conformance.json"
+def write_docs(docs_dir: Path, after: dict | None, before: dict | None, suite: str = "node") -> Path:
+    """Write docs/CONFORMANCE.md and docs/conformance.json (CONFORMANCE-<suite>.md and conformance-<suite>.json
+    for another suite); runs not given are read from the json."""
+    tail = "" if suite == "node" else f"-{suite}"
+    store = docs_dir / f"conformance{tail}.json"
     kept = json.loads(store.read_text()) if store.is_file() else {}
     runs = {"after": compact(after) if after else kept.get("after"),
             "before": compact(before, causes=False) if before else kept.get("before")}
     if runs["after"] is None:
         raise ConfigError("no conformance results to write the page from", where=str(store),
-                          hint="run `invoke conformance` first")
+                          hint=f"run `invoke conformance{'' if suite == 'node' else ' --suite ' + suite}` first")
     store.write_text(json.dumps(runs, separators=(",", ":")) + "\n")
-    page = docs_dir / "CONFORMANCE.md"
+    page = docs_dir / f"CONFORMANCE{tail}.md"
     page.write_text(render(runs["after"], runs["before"]))
     return page

@@ -203,6 +203,8 @@ def check_without(without: tuple[str, ...], adapt_rewrites: set[str]) -> None:
                               "; down-steps and lowerings by their op (Gemm, Clip, Slice; Fill, ResizeBilinear, ...)")
 
 
-def results_path(settings, ablated: bool = False) -> Path:
-    """The last run's results; an ablation (--without) keeps its own, the 'before' of the docs."""
-    return settings.artifacts_dir / "conformance" / ("results-without.json" if ablated else "results.json")
+def results_path(settings, ablated: bool = False, suite: str = "node") -> Path:
+    """The last run's results; an ablation (--without) keeps its own, the 'before' of the docs; a suite
+    other than the node tests its own."""
+    stem = "results" + ("" if suite == "node" else f"-{suite}") + ("-without" if ablated else "")
+    return settings.artifacts_dir / "conformance" / f"{stem}.json"

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from torch2tf.errors import ConfigError
 
-SUITE = "onnx/backend/test/data/node"
+DATA = "onnx/backend/test/data"
+# what `invoke conformance --suite` takes: the one-op node tests, or the model files the wheel ships that
+# torch 0.4 / onnx 1.2 exported (opset 6: the files labs still hold), each with its inputs and outputs
+SUITES = {"node": ("node",), "pytorch": ("pytorch-converted", "pytorch-operator")}
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,16 @@ class NodeTest:
     problem: str = ""                           # why its data cannot be fed (a sequence input): every route fails alike
 
 
-def find_suite(env_path: Path) -> Path:
-    """The node tests inside a built env's onnx package."""
-    found = sorted(env_path.glob(f"lib/python*/site-packages/{SUITE}"))
-    if not found:
-        raise ConfigError(f"no ONNX node tests in {env_path}", where=str(env_path),
+def find_suite(env_path: Path, suite: str = "node") -> list[Path]:
+    """The test directories of a suite inside a built env's onnx package."""
+    if suite not in SUITES:
+        raise ConfigError(f"no conformance suite {suite!r}", where="--suite", hint=f"suites: {', '.join(SUITES)}")
+    found = [sorted(env_path.glob(f"lib/python*/site-packages/{DATA}/{part}")) for part in SUITES[suite]]
+    if not all(found):
+        raise ConfigError(f"no ONNX {suite} tests in {env_path}", where=str(env_path),
                           hint="the default export stack's onnx wheel ships them (onnx <= 1.20): rebuild it with "
                                "`invoke env.build --name torch17 --fresh`")
-    return found[0]
+    return [paths[0] for paths in found]
 
 
 def _opset(model) -> int | None:
@@ -63,9 +68,11 @@ def _tensor_file(pb: Path, npy: Path) -> str:
     return ""
 
 
-def _io(directory: Path, values, kind: str, data_dir: Path) -> tuple[tuple, str]:
+def _io(directory: Path, values, kind: str, data_dir: Path, positions: list[int] | None = None) -> tuple[tuple, str]:
+    """(name, .npy) per value; `positions`: each value's index among the test's files (inputs folded
+    into initializers leave gaps)."""
     pairs, problem = [], ""
-    for i, value in enumerate(values):
+    for i, value in zip(positions or range(len(values)), values):
         pb = directory / "test_data_set_0" / f"{kind}_{i}.pb"
         npy = data_dir / f"{kind}.{value.name}.npy"
         if not value.type.HasField("tensor_type"):
@@ -78,6 +85,34 @@ def _io(directory: Path, values, kind: str, data_dir: Path) -> tuple[tuple, str]
     return tuple(pairs), problem
 
 
+# operands opset 13 moved from attributes to inputs (op -> input index): a real model holds them as
+# constants, which the version converter needs to bring the node back to an attribute; a node test
+# feeds them as graph inputs, so the suite makes them initializers of the test's own values
+ATTRIBUTES_AS_INPUTS = {"ReduceSum": 1, "Split": 1, "Squeeze": 1, "Unsqueeze": 1}
+
+
+def _constant_operands(model, directory: Path) -> list[str]:
+    """Fold the graph inputs that feed an ATTRIBUTES_AS_INPUTS slot into initializers, in place."""
+    import onnx
+    slots = {n.input[i] for n in model.graph.node for op, i in ATTRIBUTES_AS_INPUTS.items()
+             if n.op_type == op and len(n.input) > i and n.input[i]}
+    inputs = [v.name for v in model.graph.input]
+    folded = []
+    for name in slots & set(inputs):
+        pb = directory / "test_data_set_0" / f"input_{inputs.index(name)}.pb"
+        if not pb.is_file():
+            continue
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString(pb.read_bytes())
+        tensor.name = name
+        model.graph.initializer.append(tensor)
+        folded.append(name)
+    kept = [v for v in model.graph.input if v.name not in folded]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    return folded
+
+
 def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
     """One node test, its tensors written under data_dir; None when it is not ai.onnx (training ops)."""
     import onnx
@@ -85,26 +120,35 @@ def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
     opset = _opset(model)
     if opset is None:
         return None
+    model_path = directory / "model.onnx"
+    positions = {v.name: i for i, v in enumerate(model.graph.input)}
+    folded = _constant_operands(model, directory)
+    if folded:
+        model_path = data_dir / "model.onnx"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        onnx.save(model, str(model_path))
     initializers = {t.name for t in model.graph.initializer}
-    ins, p_in = _io(directory, [v for v in model.graph.input if v.name not in initializers], "input", data_dir)
+    ins, p_in = _io(directory, [v for v in model.graph.input if v.name not in initializers], "input", data_dir,
+                    [positions[v.name] for v in model.graph.input if v.name not in initializers])
     outs, p_out = _io(directory, list(model.graph.output), "output", data_dir)
-    return NodeTest(name=directory.name, model=directory / "model.onnx", opset=opset,
+    return NodeTest(name=directory.name, model=model_path, opset=opset,
                     ops=tuple(sorted({n.op_type for n in model.graph.node})), inputs=ins, outputs=outs,
                     problem=p_in or p_out)
 
 
-def load_suite(suite_dir: Path, data_dir: Path, pattern: str = "", max_opset: int = 11) -> list[NodeTest]:
+def load_suite(suite_dirs: list[Path], data_dir: Path, pattern: str = "", max_opset: int = 11) -> list[NodeTest]:
     """The tests whose names match `pattern` (comma-separated fnmatch patterns; '' takes all) at
     opset <= max_opset, sorted by name. Read once: data_dir keeps an index of what was read."""
     index_path = data_dir / "index.json"
     index = {}
     if index_path.is_file():
         index = json.loads(index_path.read_text())
-    if index.get("suite") != str(suite_dir):
-        index = {"suite": str(suite_dir), "tests": {}}
+    if index.get("suite") != [str(d) for d in suite_dirs]:
+        index = {"suite": [str(d) for d in suite_dirs], "tests": {}}
     patterns = [p.strip() for p in pattern.split(",") if p.strip()]
     tests = []
-    for directory in sorted(p for p in suite_dir.iterdir() if (p / "model.onnx").is_file()):
+    for directory in sorted((p for d in suite_dirs for p in d.iterdir() if (p / "model.onnx").is_file()),
+                            key=lambda p: p.name):
         if patterns and not any(fnmatch.fnmatchcase(directory.name, p) for p in patterns):
             continue
         if directory.name not in index["tests"]:
@@ -119,7 +163,7 @@ def load_suite(suite_dir: Path, data_dir: Path, pattern: str = "", max_opset: in
     tmp.replace(index_path)
     if patterns and not tests:
         raise ConfigError(f"no node test at opset <= {max_opset} matches {pattern!r}", where="--tests",
-                          hint=f"names as in {suite_dir} (e.g. test_relu, 'test_gru_*')")
+                          hint=f"names as in {suite_dirs[0]} (e.g. test_relu, 'test_gru_*')")
     return tests
 
 
