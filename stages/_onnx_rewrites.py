@@ -233,11 +233,28 @@ def _plain_lstm(node, helper, known, shapes):
     if attrs.get("direction", b"forward") not in (b"forward", "forward") or "clip" in attrs or \
             "activations" in attrs or attrs.get("input_forget") or inputs[4] or inputs[7]:
         return None
-    if not x or None in x or inputs[1] not in known or inputs[2] not in known or (inputs[3] and inputs[3] not in known):
+    if not _static_steps(x) or inputs[1] not in known or inputs[2] not in known or (inputs[3] and inputs[3] not in known):
         return None
     hidden = attrs["hidden_size"]
     bias = known[inputs[3]][0] if inputs[3] else np.zeros(8 * hidden, np.float32)
     return known[inputs[1]][0], known[inputs[2]][0], bias[:4 * hidden] + bias[4 * hidden:]
+
+
+def _static_steps(x_shape):
+    """An unrollable input: [seq, batch, input] with the sequence and the input size known (the batch
+    may be dynamic: the states are then shaped from the input at run time)."""
+    return bool(x_shape) and len(x_shape) == 3 and x_shape[0] is not None and x_shape[2] is not None
+
+
+def _zero_state(b, x, batch, hidden, name):
+    """A zero initial state [batch, hidden]: a constant for a static batch; for a dynamic one a zero
+    row tiled by the input's batch (exact, unlike x * 0 for an infinite x), from opset 6 on."""
+    if batch is not None:
+        return b.const(name, np.zeros((batch, hidden), np.float32))
+    shape = b.op("Shape", [x], name + "_xshape")
+    rows = b.op("Gather", [shape, b.const(name + "_batch_axis", np.array([1], np.int64))], name + "_batch", axis=0)
+    reps = b.op("Concat", [rows, b.const(name + "_one", np.array([1], np.int64))], name + "_reps", axis=0)
+    return b.op("Tile", [b.const(name + "_row", np.zeros((1, hidden), np.float32)), reps], name)
 
 
 def unroll_lstm(model, helper, numpy_helper):
@@ -288,11 +305,11 @@ def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
                        numpy_helper)
     p, const, op, out = builder.p, builder.const, builder.op, builder.out
     wt, rt, bias = const("W", w.T.copy()), const("R", r.T.copy()), const("B", b)
-    state_shape = const("state_shape", np.array([batch, hidden], np.int64))
+    dims = -1 if batch is None else batch
+    state_shape = const("state_shape", np.array([dims, hidden], np.int64))
     inputs = list(node.input) + [""] * (8 - len(node.input))
-    zeros = np.zeros((batch, hidden), np.float32)
-    h = op("Reshape", [inputs[5], state_shape], "h_init") if inputs[5] else const("h_init", zeros)
-    c = op("Reshape", [inputs[6], state_shape], "c_init") if inputs[6] else const("c_init", zeros)
+    h = op("Reshape", [inputs[5], state_shape], "h_init") if inputs[5] else _zero_state(builder, inputs[0], batch, hidden, "h_init")
+    c = op("Reshape", [inputs[6], state_shape], "c_init") if inputs[6] else _zero_state(builder, inputs[0], batch, hidden, "c_init")
     ys = []
     for t in range(steps):
         x = op("Gather", [inputs[0], const("t%d" % t, np.array(t, np.int64))], "x%d" % t, axis=0)
@@ -307,10 +324,10 @@ def _unrolled(graph, node, weights, x_shape, helper, numpy_helper):
         ys.append(h)
     outputs = list(node.output) + [""] * (3 - len(node.output))
     if outputs[0]:
-        y_shape = const("y_shape", np.array([1, 1, batch, hidden], np.int64))
+        y_shape = const("y_shape", np.array([1, 1, dims, hidden], np.int64))
         parts = [op("Reshape", [y, y_shape], "y%d" % t) for t, y in enumerate(ys)]
         out.append(helper.make_node("Concat", parts, [outputs[0]], axis=0, name=p + "Y"))
-    final_shape = const("final_shape", np.array([1, batch, hidden], np.int64))
+    final_shape = const("final_shape", np.array([1, dims, hidden], np.int64))
     for name, value in ((outputs[1], h), (outputs[2], c)):
         if name:
             out.append(helper.make_node("Reshape", [value, final_shape], [name], name=p + name))
@@ -327,7 +344,7 @@ def _plain_gru(node, helper, known, shapes):
     direction = direction.decode() if isinstance(direction, bytes) else direction
     if "clip" in attrs or "activations" in attrs or inputs[4] or direction not in ("forward", "reverse", "bidirectional"):
         return None
-    if not x or None in x or inputs[1] not in known or inputs[2] not in known or (inputs[3] and inputs[3] not in known):
+    if not _static_steps(x) or inputs[1] not in known or inputs[2] not in known or (inputs[3] and inputs[3] not in known):
         return None
     w, r = known[inputs[1]], known[inputs[2]]
     hidden = attrs["hidden_size"]
@@ -380,7 +397,8 @@ def _gru_steps(graph, node, plain, x_shape, helper, numpy_helper):
     hidden = r_all.shape[2]
     b = _Builder(graph, onnx_graph.unique_name(graph, node.name or node.output[0]) + "__unrolled/", helper, numpy_helper)
     inputs = list(node.input) + [""] * (6 - len(node.input))
-    state_shape, one = b.const("state_shape", np.array([batch, hidden], np.int64)), b.const("one", np.array(1.0, np.float32))
+    dims = -1 if batch is None else batch
+    state_shape, one = b.const("state_shape", np.array([dims, hidden], np.int64)), b.const("one", np.array(1.0, np.float32))
     xs = [b.op("Gather", [inputs[0], b.const("t%d" % t, np.array(t, np.int64))], "x%d" % t, axis=0) for t in range(steps)]
     ys, finals = [], []
     for d, way in enumerate(["forward", "reverse"] if direction == "bidirectional" else [direction]):
@@ -389,12 +407,12 @@ def _gru_steps(graph, node, plain, x_shape, helper, numpy_helper):
             h0 = b.op("Gather", [inputs[5], b.const(q + "dir", np.array(d, np.int64))], q + "h0_slice", axis=0)
             h = b.op("Reshape", [h0, state_shape], q + "h_init")
         else:
-            h = b.const(q + "h_init", np.zeros((batch, hidden), np.float32))
+            h = _zero_state(b, inputs[0], batch, hidden, q + "h_init")
         per_step, last = _gru_direction(b, xs, h, _gru_weights(b, w_all[d], r_all[d], b_all[d], hidden, q, one),
                                         way, linear_before_reset, q)
         ys.append([per_step[t] for t in range(steps)])
         finals.append(last)
-    _gru_outputs(b, node, ys, finals, batch, hidden)
+    _gru_outputs(b, node, ys, finals, dims, hidden)
     return b.out
 
 

@@ -95,6 +95,39 @@ def test_a_gru_tagger_written_at_opset_14_reaches_the_legacy_converters(tmp_path
     assert rep.verify.passed and not rep.verify.weak and rep.opset < 14
 
 
+@pytest.mark.parametrize("target, env", [("tf1.4", "tf14"), ("tf1.13", "tf113"), ("tf1.15", "tf115")])
+def test_a_gru_tagger_with_a_dynamic_batch_verifies_and_stays_dynamic(tmp_path, target, env):
+    """torch 2.5's GRU tagger at opset 14 with a dynamic batch, from a plain config (the route is the
+    tool's pick): the GRU is unrolled with its zero state tiled by the input's batch, and the published
+    graph takes another batch than the example's with ONNX's numbers (the reference evaluator's) —
+    but in TF 1.4, whose onnx-tf 1.1.2 cannot take a symbolic batch (the batch is made static there)."""
+    import subprocess
+
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+    from test_opset_down import _gru14
+
+    from torch2tf.envs import store
+    from torch2tf.settings import Settings
+    model = _gru14("batch")
+    _, rep = pipeline_on_onnx(tmp_path, model, "gru14dyn", target)
+    assert rep.verify.passed and not rep.verify.weak
+    batch = 1 if target == "tf1.4" else 3
+    x = np.random.RandomState(3).randn(7, batch, 4).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = ("import numpy as np, tensorflow as tf; tf1 = getattr(tf, 'compat', tf); tf1 = getattr(tf1, 'v1', tf)\n"
+              "gd = tf1.GraphDef(); gd.ParseFromString(open(%r, 'rb').read())\n"
+              "g = tf1.Graph()\nwith g.as_default(): tf1.import_graph_def(gd, name='')\n"
+              "np.save(%r, tf1.Session(graph=g).run('y:0', {'x:0': np.load(%r)}))\n"
+              % (str(tmp_path / "a" / "gru14dyn" / "model.pb"), str(tmp_path / "y.npy"), str(tmp_path / "x.npy")))
+    python = store.get(env, Settings()).python
+    out = subprocess.run([str(python), "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == (batch, 5) and np.abs(got - expected).max() < 1e-4
+
+
 @pytest.mark.parametrize("target", ["tf1.4", "tf1.13", "tf1.15"])
 def test_a_2018_file_at_opset_6_verifies_with_references_from_the_raised_file(tmp_path, target):
     """torch 0.4 / onnx 1.2 wrote BatchNormalization-6 and Gemm-6, which onnxruntime has no kernels for:

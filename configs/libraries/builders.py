@@ -54,6 +54,15 @@ def bert_encoder():
     return _Encoder(BertModel(config).eval())
 
 
+def distilbert_encoder():
+    """A small HF DistilBERT encoder from a config object (no download): its attention masks the scores
+    with a Where against a scalar, which TF < 1.14's Select cannot broadcast."""
+    from transformers import DistilBertConfig, DistilBertModel
+    config = DistilBertConfig(vocab_size=1000, dim=256, n_layers=2, n_heads=4, hidden_dim=1024,
+                              max_position_embeddings=128)
+    return _Encoder(DistilBertModel(config).eval())
+
+
 def yolov5n():
     """The yolov5 package's YOLOv5n from its bundled yaml, Detect in export mode ([1, 6300, 85] at 320)."""
     scratch = tempfile.mkdtemp(prefix="yolov5-config-")
