@@ -140,7 +140,7 @@ def _per_target(cells, targets, n, before) -> list[str]:
     if then is not None:
         out += [f"*Before* is the same suite with item 3's gap closures left out (`--without "
                 f"{','.join(before['without'])}`).", ""]
-        head = "| target | before | " + head[len("| target | "):]
+        head = "| target | before | " + head[len("| target | "):] + " gained |"
     out += [head, "|" + "---|" * (head.count("|") - 1)]
     for t in targets:
         kinds: dict[str, list[str]] = defaultdict(list)
@@ -153,7 +153,8 @@ def _per_target(cells, targets, n, before) -> list[str]:
         share = f"{100 * len(now[t]) / expressible:.1f}%" if expressible else "-"
         row = (f"| {t} | " + (f"{len(then[t])}/{n} | " if then is not None else "") +
                f"**{len(now[t])}/{n}** | {len(kinds['runtime'])} ({', '.join(ops) or '-'}) | {len(kinds['suite'])} | "
-               f"{len(kinds['converters'])} | **{share}** |")
+               f"{len(kinds['converters'])} | **{share}** |" +
+               (f" {', '.join(sorted(now[t] - then[t])) or '-'} |" if then is not None else ""))
         out.append(row)
     return out + [""]
 
