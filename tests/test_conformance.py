@@ -159,3 +159,37 @@ def test_bad_flags_are_refused_before_anything_is_built(tmp_path, kwargs, messag
     with pytest.raises(ConfigError, match=message):
         run_conformance(Settings(store=tmp_path / "empty-store"), echo=lambda line: None, **kwargs)
     assert not (tmp_path / "empty-store").exists()
+
+
+def test_a_miss_is_the_runtimes_the_suites_or_the_converters():
+    from torch2tf.conformance.render import miss_kind
+    lacks = {"error_class": "UnsupportedInTarget", "step": "downgrade",
+             "cause": "the graph cannot be expressed in TensorFlow 1.4.1: ops ['LeftShift', 'RightShift']; nodes: ..."}
+    strings = {"error_class": "NotFeedable", "step": "suite", "cause": "input_0.pb holds strings"}
+    other = {"error_class": "Mismatch", "step": "verify", "cause": "max abs diff 2"}
+    assert miss_kind([other, lacks]) == ("runtime", "LeftShift, RightShift")
+    assert miss_kind([strings, other])[0] == "suite"
+    assert miss_kind([other]) == ("converters", "")
+
+
+def test_opset_13s_axes_fed_as_inputs_become_the_tests_constants(tmp_path):
+    """A node test feeds Squeeze-13's axes as a graph input; a real model holds them as a constant, which
+    the version converter needs: the suite folds the test's own value into an initializer."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from torch2tf.conformance.suite import read_test
+    test = tmp_path / "test_squeeze"
+    (test / "test_data_set_0").mkdir(parents=True)
+    graph = helper.make_graph([helper.make_node("Squeeze", ["x", "axes"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3]),
+                               helper.make_tensor_value_info("axes", TensorProto.INT64, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(test / "model.onnx"))
+    for i, (name, value) in enumerate((("x", np.ones((1, 3), np.float32)), ("axes", np.array([0], np.int64)))):
+        (test / "test_data_set_0" / f"input_{i}.pb").write_bytes(numpy_helper.from_array(value, name).SerializeToString())
+    (test / "test_data_set_0" / "output_0.pb").write_bytes(numpy_helper.from_array(np.ones(3, np.float32), "y").SerializeToString())
+    read = read_test(test, tmp_path / "data")
+    assert [n for n, _ in read.inputs] == ["x"] and read.model != test / "model.onnx"
+    folded = onnx.load(str(read.model))
+    assert [i.name for i in folded.graph.input] == ["x"] and numpy_helper.to_array(folded.graph.initializer[0]).tolist() == [0]
