@@ -146,7 +146,8 @@ DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice":
               "ReduceSum": (13, _typed(_as_attribute("axes"))), "Squeeze": (13, _typed(_as_attribute("axes"))),
               "Unsqueeze": (13, _typed(_as_attribute("axes"))), "Split": (13, _typed(_as_attribute("split"))),
               "Softmax": (13, _typed(_last_axis)), "LogSoftmax": (13, _typed(_last_axis)),
-              "Hardmax": (13, _typed(_last_axis)), "Concat": (13, _unchanged(4, NOT_BFLOAT16))}
+              "Hardmax": (13, _typed(_last_axis)), "Concat": (13, _unchanged(4, NOT_BFLOAT16)),
+              "BatchNormalization": (14, _unchanged(7, FLOATS, {"training_mode": 0}))}
 
 
 def set_aside(model, current, target, helper, numpy_helper, without=()):

@@ -158,3 +158,21 @@ def test_opset_13s_attribute_inputs_go_back_to_attributes(case, opset):
     first = out.graph.node[0]
     assert len(first.input) == 1 and first.op_type == nodes[0].op_type
     assert all(v >= 0 for a in first.attribute if a.name in ("axes", "axis") for v in (a.ints or [a.i])) or opset >= 11
+
+
+@pytest.mark.parametrize("opset", [9, 7])
+def test_an_inference_batchnorm_at_opset_15_goes_down_as_it_is(opset):
+    """BatchNormalization-14 added training_mode and 15 let scale / bias differ in type: an inference node
+    with float operands means the same at 9 (and, through the converter, 7). Checked by structure: onnx's
+    reference evaluator computes BatchNormalization-9 wrongly (3e-2 off the formula at epsilon 1e-3)."""
+    rng = np.random.RandomState(2)
+    params = [(n, (rng.rand(3) + (0.5 if n == "var" else 0)).astype(np.float32)) for n in ("scale", "bias", "mean", "var")]
+    m = _model([helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["y"], epsilon=1e-3,
+                                 training_mode=0)], [2, 3, 4, 4], params, opset=15)
+    m.ir_version = 8
+    out = adapt.convert_opset(m, 15, opset, onnx, version_converter)
+    onnx.checker.check_model(out)
+    (node,) = out.graph.node
+    assert node.op_type == "BatchNormalization" and out.opset_import[0].version == opset
+    assert {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "spatial"} == \
+        {"epsilon": pytest.approx(1e-3)}
