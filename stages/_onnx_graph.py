@@ -68,3 +68,17 @@ def np_dtype(code):
         return helper.tensor_dtype_to_np_dtype(code)
     from onnx import mapping
     return mapping.TENSOR_TYPE_TO_NP_TYPE[code]
+
+
+def rename_tensors(model, names):
+    """Every use of each original tensor name -> its new name (graph inputs, outputs, nodes, value_info,
+    initializers); in place, returns the model."""
+    graph = model.graph
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        value.name = names.get(value.name, value.name)
+    for init in graph.initializer:
+        init.name = names.get(init.name, init.name)
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    return model

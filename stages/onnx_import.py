@@ -7,6 +7,7 @@ Runs in the first export stack whose onnx and onnxruntime read the file's opset 
 
 import os
 
+import _onnx_graph as onnx_graph
 import _ort
 import _protocol
 import numpy as np
@@ -19,19 +20,6 @@ CONTRACT = {
     "params": {"seed": True, "inputs": True, "outputs": True, "names": True},
     "outputs": ["model", "input.*", "ref.*"],
 }
-
-
-def rename(model, names):
-    """Every use of each original tensor name -> its safe name (graph inputs, outputs, nodes, value_info)."""
-    graph = model.graph
-    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
-        value.name = names.get(value.name, value.name)
-    for init in graph.initializer:
-        init.name = names.get(init.name, init.name)
-    for node in graph.node:
-        node.input[:] = [names.get(n, n) for n in node.input]
-        node.output[:] = [names.get(n, n) for n in node.output]
-    return model
 
 
 def run(request):
@@ -56,7 +44,7 @@ def run(request):
         raise ModelFailure("onnxruntime could not run the model on the example inputs: %s"
                            % str(exc).strip().splitlines()[0], kind="ForwardError",
                            hint="check inputs[] in the config (shapes of symbolic dims, samples) against the file")
-    model = rename(model, params["names"])
+    model = onnx_graph.rename_tensors(model, params["names"])
     onnx.save(model, os.path.join(out_dir, "model.onnx"))
 
     outputs = {"model": "model.onnx"}

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch2tf.configs.onnx_file import read_onnx
 from torch2tf.errors import ConfigError
+from torch2tf.settings import PROJECT_ROOT
 
 DATA = "onnx/backend/test/data"
 # what `invoke conformance --suite` takes: the one-op node tests, or the model files the wheel ships that
@@ -113,6 +115,15 @@ def _constant_operands(model, directory: Path) -> list[str]:
     return folded
 
 
+def _stage_helper(name: str):
+    """A stdlib-plus-onnx helper module of stages/, the same code the stages run."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"torch2tf_stages_{name}", PROJECT_ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
     """One node test, its tensors written under data_dir; None when it is not ai.onnx (training ops)."""
     import onnx
@@ -123,7 +134,14 @@ def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
     model_path = directory / "model.onnx"
     positions = {v.name: i for i, v in enumerate(model.graph.input)}
     folded = _constant_operands(model, directory)
-    if folded:
+    try:
+        renamed = read_onnx(model_path, str(model_path)).renamed     # torch's "0", "input.1": as the pipeline's import
+    except ConfigError:
+        renamed = {}                   # not a tensor model (a sequence input): _io says why it cannot be fed
+    if renamed:
+        _stage_helper("_onnx_graph").rename_tensors(model, renamed)
+        positions = {renamed.get(k, k): i for k, i in positions.items()}
+    if folded or renamed:
         model_path = data_dir / "model.onnx"
         data_dir.mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(model_path))
