@@ -39,6 +39,22 @@ def test_an_all_zero_reference_is_weak():
 def test_shape_mismatch_and_non_finite_fail():
     assert not compare("y", np.zeros(3), np.zeros(4), ATOL, RTOL)["passed"]
     assert not compare("y", np.array([np.nan, 1.0]), np.array([1.0, 1.0]), ATOL, RTOL)["passed"]
+    assert not compare("y", np.array([1.0, 1.0]), np.array([np.nan, 1.0]), ATOL, RTOL)["passed"]
+    assert not compare("y", np.array([np.inf, 1.0]), np.array([-np.inf, 1.0]), ATOL, RTOL)["passed"]
+
+
+def test_non_finite_values_where_the_reference_has_the_same_are_the_same_numbers():
+    """sqrt of a negative number is NaN in PyTorch and in TensorFlow alike: the rest is still compared."""
+    ref = np.array([np.nan, np.inf, 2.0, 3.0])
+    row = compare("y", np.array([np.nan, np.inf, 2.0, 3.0]), ref, ATOL, RTOL)
+    assert row["passed"] and "2 non-finite values" in row["note"] and not row.get("weak")
+    assert not compare("y", np.array([np.nan, np.inf, 2.5, 3.0]), ref, ATOL, RTOL)["passed"]
+
+
+def test_a_reference_of_subnormals_is_as_weak_as_zeros():
+    """TensorFlow's CPU kernels flush subnormals to zero: a reference made of them cannot tell anything."""
+    row = compare("y", np.zeros(3), np.full(3, 1.39e-309), ATOL, RTOL)
+    assert row["passed"] and row["weak"]
 
 
 def _verified(ref, got, sensitivity):
