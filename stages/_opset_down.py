@@ -150,6 +150,32 @@ DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice":
               "BatchNormalization": (14, _unchanged(7, FLOATS, {"training_mode": 0}))}
 
 
+def raise_per_channel_prelu(model, current, target, helper, numpy_helper):
+    """PReLU-6's slope of C values is per channel (dim 1); from opset 7 on the slope broadcasts from the
+    right, and onnx's converter has no adapter that reshapes it: a slope of C values for an input of
+    rank > 2 whose dim 1 is C becomes [C, 1, ...] when a file goes from below 7 to 7 or above. In place;
+    how many were reshaped."""
+    if not current < 7 <= target:
+        return 0
+    graph = model.graph
+    inits = dict((t.name, t) for t in graph.initializer)
+    shapes = onnx_graph.shapes_of(model)
+    count = 0
+    for node in graph.node:
+        slope = inits.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) > 1 else None
+        x = shapes.get(node.input[0]) or []
+        if slope is None or len(slope.dims) != 1 or slope.dims[0] < 2 or len(x) < 3 or x[1] != slope.dims[0]:
+            continue
+        values = numpy_helper.to_array(slope).reshape([slope.dims[0]] + [1] * (len(x) - 2))
+        name = onnx_graph.unique_name(graph, slope.name + "__per_channel")
+        graph.initializer.extend([numpy_helper.from_array(values, name)])
+        if model.ir_version < 4:              # IR 3 lists every initializer as a graph input
+            graph.input.extend([helper.make_tensor_value_info(name, slope.data_type, list(values.shape))])
+        node.input[1] = name
+        count += 1
+    return count
+
+
 def set_aside(model, current, target, helper, numpy_helper, without=()):
     """Take the nodes a down-step serves out of the graph, their outputs made graph inputs. Returns
     (the older nodes to put back, the names of the stand-in inputs); nothing when going up."""

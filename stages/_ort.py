@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 
+import _opset_down
 from _protocol import ModelFailure
 
 RAISED_TO = (7, 9, 11)       # the opsets tried, lowest first, for a file whose op versions onnxruntime lacks
@@ -32,9 +33,10 @@ def reference_session(path, threads):
 
 def _raised(path, ort, options):
     import onnx
-    from onnx import version_converter
+    from onnx import helper, numpy_helper, version_converter
     model = onnx.load(path)
     current = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    _opset_down.raise_per_channel_prelu(model, current, max(RAISED_TO), helper, numpy_helper)
     scratch = tempfile.mkdtemp(prefix="torch2tf-raised-")
     try:
         for opset in [o for o in RAISED_TO if o > current]:

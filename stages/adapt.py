@@ -102,6 +102,7 @@ def convert_opset(model, current, opset, onnx, version_converter, without=()):
     """onnx's version converter, which (before onnx 1.9) takes an initializer for an undefined input
     unless it is a graph input too: such inputs are listed for the conversion and dropped after."""
     from onnx import helper, numpy_helper
+    _opset_down.raise_per_channel_prelu(model, current, opset, helper, numpy_helper)
     aside, stand_ins = _opset_down.set_aside(model, current, opset, helper, numpy_helper, without)
     listed = set(i.name for i in model.graph.input)
     added = [i.name for i in model.graph.initializer if i.name not in listed]

@@ -176,3 +176,20 @@ def test_an_inference_batchnorm_at_opset_15_goes_down_as_it_is(opset):
     assert node.op_type == "BatchNormalization" and out.opset_import[0].version == opset
     assert {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "spatial"} == \
         {"epsilon": pytest.approx(1e-3)}
+
+
+@pytest.mark.parametrize("opset", [7, 9])
+def test_a_per_channel_prelu_of_opset_6_keeps_its_channels_when_raised(opset):
+    """PReLU-6 applies a slope of C values per channel (dim 1); from opset 7 a slope broadcasts from the
+    right. Raised as it is, torch 0.4's PReLU(3) on [2, 3, 4] would mix the slopes across the last dim."""
+    import _opset_down
+    rng = np.random.RandomState(4)
+    slope = np.array([0.1, 0.2, 0.3], np.float32)
+    m = _model([helper.make_node("PRelu", ["x", "slope"], ["y"])], [2, 3, 4], [("slope", slope)], opset=6)
+    m.ir_version = 3
+    x = -np.abs(rng.randn(2, 3, 4)).astype(np.float32)
+    assert _opset_down.raise_per_channel_prelu(m, 6, opset, helper, numpy_helper) == 1
+    raised = version_converter.convert_version(m, opset)
+    from onnx.reference import ReferenceEvaluator
+    got = ReferenceEvaluator(raised).run(None, {"x": x})[0]
+    assert np.allclose(got, x * slope[None, :, None])
