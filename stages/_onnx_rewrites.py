@@ -112,6 +112,30 @@ def zero_pool_pads(model, helper, numpy_helper=None):
     return count
 
 
+def strided_dilated_conv(model, helper, numpy_helper=None):
+    """Conv with strides > 1 and dilations > 1 (TF 1.x's convolution takes one or the other) -> the
+    same Conv at stride 1, then MaxPool(kernel 1, the strides): a one-element max is the element, so
+    the pool only keeps every stride-th output, the ones the strided conv computes (exact; the conv
+    does strides-squared the work)."""
+    graph = model.graph
+    nodes, count = [], 0
+    for node in graph.node:
+        attrs = onnx_graph.attrs(helper, node)
+        strides, dilations = list(attrs.get("strides", [])), list(attrs.get("dilations", []))
+        if node.op_type != "Conv" or not any(s > 1 for s in strides) or not any(d > 1 for d in dilations) or \
+                attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            nodes.append(node)
+            continue
+        dense = onnx_graph.unique_name(graph, node.output[0] + "__stride1")
+        kept = dict((k, v) for k, v in attrs.items() if k != "strides")
+        nodes.append(helper.make_node("Conv", list(node.input), [dense], name=(node.name or dense) + "__stride1",
+                                      strides=[1] * len(strides), **kept))
+        nodes.append(helper.make_node("MaxPool", [dense], list(node.output), name=(node.name or dense) + "__subsample",
+                                      kernel_shape=[1] * len(strides), strides=strides, pads=[0] * (2 * len(strides))))
+        count += 1
+    return onnx_graph.replace_nodes(graph, nodes, count)
+
+
 def matmul_2d(model, helper, numpy_helper):
     """MatMul(A of rank r > 2, B of rank 2) -> Reshape(MatMul(Flatten(A, r - 1), B), A's dims + [N]),
     where at most one of A's leading dims is unknown (it becomes -1)."""

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "stages"))
 import _onnx_rewrites as rw  # noqa: E402
 
 REWRITES = ("fold_shapes", "unroll_lstm", "fold_batchnorm", "fold_pads", "zero_pool_pads", "matmul_2d",
-            "nearest_upsample", "explicit_pool_pads", "decompose_instancenorm", "unroll_gru")
+            "nearest_upsample", "explicit_pool_pads", "decompose_instancenorm", "unroll_gru", "strided_dilated_conv")
 
 
 def model(nodes, inputs, outputs, initializers=(), opset=9):
@@ -188,3 +188,22 @@ def test_a_gru_unrolls_into_per_step_ops_with_the_same_numbers(direction, lbr, w
     after = ReferenceEvaluator(m).run(None, {"x": x})
     assert after[0].shape == (seq, dirs, batch, hidden) and after[1].shape == (dirs, batch, hidden)
     assert all(np.abs(a - b_).max() < 1e-5 for a, b_ in zip(after, before))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_a_strided_dilated_conv_runs_at_stride_1_and_is_subsampled_exactly(dims):
+    """TF 1.x's convolution takes strides or dilations, not both (torch's Conv2d(dilation=2, stride=2));
+    at stride 1 then a one-element MaxPool with the strides, the numbers are the conv's own."""
+    from onnx.reference import ReferenceEvaluator
+    rng = np.random.RandomState(5)
+    size = [9] * dims
+    w = rng.randn(4, 3, *([3] * dims)).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], strides=[2] * dims, dilations=[2] * dims, pads=[1] * (2 * dims),
+                            kernel_shape=[3] * dims)
+    m = model([conv], [("x", [1, 3] + size)], ["y"], [("w", w)], opset=9)
+    x = rng.randn(1, 3, *size).astype(np.float32)
+    before = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    assert rw.strided_dilated_conv(m, helper, numpy_helper) == 1
+    assert ops(m) == ["Conv", "MaxPool"]
+    after = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    assert after.shape == before.shape and np.abs(after - before).max() < 1e-5
