@@ -112,25 +112,32 @@ def zero_pool_pads(model, helper, numpy_helper=None):
     return count
 
 
-def strided_dilated_conv(model, helper, numpy_helper=None):
+def strided_dilated_conv(model, helper, numpy_helper):
     """Conv with strides > 1 and dilations > 1 (TF 1.x's convolution takes one or the other) -> the
-    same Conv at stride 1, then MaxPool(kernel 1, the strides): a one-element max is the element, so
-    the pool only keeps every stride-th output, the ones the strided conv computes (exact; the conv
-    does strides-squared the work)."""
+    same Conv at stride 1, then a 1x1 Conv with the strides and identity weights, which keeps every
+    stride-th output: the ones the strided conv computes (exact while they are finite: a pool cannot
+    subsample, TF refuses strides wider than its window). The first conv does strides-squared the work."""
     graph = model.graph
+    known = onnx_graph.initializers(graph, numpy_helper)
     nodes, count = [], 0
     for node in graph.node:
         attrs = onnx_graph.attrs(helper, node)
         strides, dilations = list(attrs.get("strides", [])), list(attrs.get("dilations", []))
+        w = known.get(node.input[1]) if len(node.input) > 1 else None
         if node.op_type != "Conv" or not any(s > 1 for s in strides) or not any(d > 1 for d in dilations) or \
-                attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                w is None or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             nodes.append(node)
             continue
         dense = onnx_graph.unique_name(graph, node.output[0] + "__stride1")
+        eye = onnx_graph.unique_name(graph, node.output[0] + "__pick")
+        graph.initializer.extend([numpy_helper.from_array(
+            np.eye(w.shape[0], dtype=w.dtype).reshape([w.shape[0], w.shape[0]] + [1] * len(strides)), eye)])
+        if model.ir_version < 4:              # IR 3 lists every initializer as a graph input
+            graph.input.extend([helper.make_tensor_value_info(eye, 1, [w.shape[0], w.shape[0]] + [1] * len(strides))])
         kept = dict((k, v) for k, v in attrs.items() if k != "strides")
         nodes.append(helper.make_node("Conv", list(node.input), [dense], name=(node.name or dense) + "__stride1",
                                       strides=[1] * len(strides), **kept))
-        nodes.append(helper.make_node("MaxPool", [dense], list(node.output), name=(node.name or dense) + "__subsample",
+        nodes.append(helper.make_node("Conv", [dense, eye], list(node.output), name=(node.name or dense) + "__subsample",
                                       kernel_shape=[1] * len(strides), strides=strides, pads=[0] * (2 * len(strides))))
         count += 1
     return onnx_graph.replace_nodes(graph, nodes, count)
