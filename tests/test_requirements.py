@@ -268,3 +268,17 @@ def test_a_pure_python_sdist_builds_into_the_same_wheel_every_time(tmp_path):
     assert first == second
     with zipfile.ZipFile(built[0][0]) as zf:
         assert {info.date_time[:3] for info in zf.infolist()} == {(2021, 3, 4)}
+
+
+def test_a_release_whose_wheels_are_for_other_pythons_is_not_taken_for_a_source_only_one(monkeypatch):
+    """uv says "no usable wheels" for scipy 1.14.1 on Python 3.8 as for pretrainedmodels: the index tells
+    them apart (scipy has wheels, for cp310 and up), so scipy is refused, not built from source."""
+    from torch2tf.envs import extras, package_index
+    listing = {"scipy": [{"filename": "scipy-1.14.1-cp310-cp310-manylinux_2_17_x86_64.whl"},
+                         {"filename": "scipy-1.14.1-cp313-cp313-manylinux_2_17_x86_64.whl"},
+                         {"filename": "scipy-1.14.1.tar.gz"}],
+               "pretrainedmodels": [{"filename": "pretrainedmodels-0.7.4.tar.gz"}]}
+    monkeypatch.setattr(package_index, "files", lambda name, index=None: listing[name])
+    reasons = ["Because {0}=={1} has no usable wheels and you require {0}=={1}, we can conclude ..."]
+    assert extras._wheels_elsewhere([reasons[0].format("scipy", "1.14.1")], "scipy") == ["cp310", "cp313"]
+    assert extras._wheels_elsewhere([reasons[0].format("pretrainedmodels", "0.7.4")], "pretrainedmodels") == []

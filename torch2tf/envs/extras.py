@@ -17,7 +17,7 @@ from pathlib import Path
 
 from torch2tf import atomic
 from torch2tf.digests import json_digest
-from torch2tf.envs import locks, source_builds
+from torch2tf.envs import locks, package_index, source_builds
 from torch2tf.envs.interpreters import find_interpreter
 from torch2tf.envs.release_dates import resolve_as_of
 from torch2tf.envs.specs import EnvSpec, load_spec, pinned_name
@@ -81,6 +81,12 @@ def ensure_lock(spec: EnvSpec, settings: Settings, say=print, era: str | None = 
                 break
             except locks.ResolutionFailed as exc:
                 only_sdist = _sdist_only(exc.reasons)
+                wheels = _wheels_elsewhere(exc.reasons, only_sdist) if only_sdist else []
+                if wheels:
+                    raise ConfigError(f"model.requirements {', '.join(extra)} cannot be installed beside the "
+                                      f"{spec.extends} stack: {only_sdist} has wheels, none for its Python "
+                                      f"{spec.python} on {settings.platform} (they are for {', '.join(wheels)})",
+                                      where=where, hint=_hint(exc.reasons, base_spec)) from None
                 if only_sdist and only_sdist not in from_source and len(from_source) < MAX_FROM_SOURCE:
                     say(f"  {only_sdist} is published as source only: built from its sdist with the stack's Python")
                     from_source.append(only_sdist)
@@ -113,6 +119,16 @@ def _sdist_only(reasons: list[str]) -> str | None:
     m = re.search(r"(?:all versions of|only) ([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?\S+)? (?:have|has) no usable wheels",
                   " ".join(reasons)) or re.search(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ has no usable wheels", " ".join(reasons))
     return m.group(1).lower() if m else None
+
+
+def _wheels_elsewhere(reasons: list[str], name: str) -> list[str]:
+    """The Python tags of the wheels the named release does have (uv says "no usable wheels" alike for
+    a source-only package and for one whose wheels are all for other Pythons): [] when it has none."""
+    m = re.search(rf"\b{re.escape(name)}==(\S+) has no usable wheels", " ".join(reasons), re.I)
+    if not m:
+        return []
+    files = package_index.release_files(name, m.group(1), package_index.files(name))
+    return sorted({f["filename"].split("-")[-3] for f in files if f["filename"].endswith(".whl")})
 
 
 def _is_pin(requirement: str) -> bool:
