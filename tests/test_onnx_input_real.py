@@ -68,7 +68,8 @@ def test_onnx_tf_112_keeps_each_reduce_to_its_own_axes(tmp_path):
     assert rep.verify.passed and rep.verify.versions["tensorflow"] == "1.4.1"
 
 
-def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
+@pytest.mark.parametrize("target", ["tf1.4", "tf1.13", "tf1.15"])
+def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path, target):
     """An Embedding of 4 rows as a file: the example ids must be valid rows (they were drawn in [0, 10):
     'indices element out of data bounds, idx=5 must be within the inclusive range [-4,3]')."""
     import numpy as np
@@ -80,7 +81,7 @@ def test_an_integer_input_that_indexes_a_table_is_drawn_inside_it(tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 3])], [table])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
     model.ir_version = 4
-    _, rep = pipeline_on_onnx(tmp_path, model, "emb", "tf1.13")
+    _, rep = pipeline_on_onnx(tmp_path, model, "emb", target)
     ids = np.load(tmp_path / "a" / "emb" / "input.ids.npy")
     assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 4 and len(set(ids.ravel())) > 1
     assert rep.verify.passed and not rep.verify.weak
