@@ -72,3 +72,17 @@ def test_instance_norm_reaches_tf14_through_onnx_tf_112_only_with_its_decomposit
     assert out.returncode == 0, out.stderr
     [before] = json.loads((tmp_path / "conformance" / "results-without.json").read_text())["cells"]
     assert not before["passed"] and "InstanceNormalization" in before["cause"], before
+
+
+def test_the_model_files_torch_04_exported_pass_in_tf113(tmp_path):
+    """`--suite pytorch`: the onnx wheel's pytorch-converted / pytorch-operator files (opset 6, tensors named
+    "0", "1"): a per-channel PReLU-6 (its slope reshaped when raised past opset 7) and a sqrt whose NaNs
+    (of negative inputs) match the reference's pass by some route; a dilated strided conv too."""
+    tests = ["test_PReLU_2d_multiparam", "test_operator_sqrt", "test_Conv2d_dilated"]
+    out = run_invoke("conformance", "--suite", "pytorch", "--tests", ",".join(tests), "--targets", "tf1.13",
+                     "--routes", "onnx-tf-1.3.0-opset9", "--jobs", "2",
+                     env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stderr
+    cells = json.loads((tmp_path / "conformance" / "results-pytorch.json").read_text())["cells"]
+    assert {c["test"]: c["passed"] for c in cells} == {t: True for t in tests}, cells
