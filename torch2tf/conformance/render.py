@@ -33,7 +33,19 @@ def _pairs(run: dict) -> list[tuple[str, str]]:
 def _row(cell: dict | None, causes: bool) -> list:
     if cell is None or cell.get("passed"):
         return [1, int(bool(cell and cell.get("weak")))] if cell else [0, 0, "Missing", "", ""]
-    return [0, 0, cell.get("error_class", ""), cell.get("step", ""), clean(cell.get("cause", "")) if causes else ""]
+    cause = cell.get("cause", "")
+    if cell.get("error_class") == "UnsupportedInTarget" and not cause.startswith("lacks "):
+        cause = f"lacks {runtime_lacks(cause)}: {cause}"      # what it lacks first: the page cuts causes short
+    return [0, 0, cell.get("error_class", ""), cell.get("step", ""), clean(cause) if causes else ""]
+
+
+def runtime_lacks(cause: str) -> str:
+    """What a TensorFlow lacks, from the downgrade's refusal: 'Maximum (int8), LeftShift'."""
+    per_node = re.findall(r"\(op (\w+): (?:T=type: DT_(\w+) not allowed|not in TensorFlow)", cause)
+    if per_node:
+        return ", ".join(dict.fromkeys(op + (f" ({dtype.lower()})" if dtype else "") for op, dtype in per_node))
+    ops = re.search(r"ops \[([^\]]*)", cause)
+    return ops.group(1).replace("'", "") if ops else cause[:60]
 
 
 def _cells(run: dict) -> list[dict]:
@@ -120,8 +132,8 @@ def miss_kind(group: list[dict]) -> tuple[str, str]:
     (strings, no inputs), else "converters" (the runtime could express it; no converter does)."""
     for c in group:
         if c["error_class"] == "UnsupportedInTarget":
-            ops = re.search(r"ops \[([^\]]*)\]", c["cause"])
-            return "runtime", (ops.group(1).replace("'", "") if ops else c["cause"][:60])
+            cause = c["cause"]
+            return "runtime", (cause[len("lacks "):].split(": ", 1)[0] if cause.startswith("lacks ") else runtime_lacks(cause))
     for c in group:
         if c["error_class"] == "NotFeedable" or (c["step"] == "config" and "0 inputs" in c["cause"]):
             return "suite", c["cause"][:60]
@@ -132,7 +144,8 @@ def _per_target(cells, targets, n, before) -> list[str]:
     now = passing_by_target(cells)
     by = _grouped(cells, "target", "test")
     out = ["## Per target: tests that pass by at least one route", "",
-           "A miss is the runtime's when a route's graph needs an op this TensorFlow does not have; the suite's "
+           "A miss is the runtime's when a route's graph needs an op (or an op for an element type) this "
+           "TensorFlow does not have; the suite's "
            "when the test's data cannot be fed (strings, no inputs); else the converters' (the runtime could "
            "express it). *Expressible* = all tests but the runtime's and the suite's misses.", ""]
     then = passing_by_target(_cells(before)) if before else None
