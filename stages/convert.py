@@ -7,9 +7,11 @@ write a SavedModel, which is frozen here (variables to constants) into a GraphDe
 
 import os
 import shutil
+import tempfile
 
 import _graphdef
 import _lowerings
+import _onnx_functions
 import _protocol
 from _protocol import StageFailure
 
@@ -56,6 +58,8 @@ def convert_onnx_tf(request):
     _guard_default_attrs()
     params = request["params"]
     model = onnx.load(request["inputs"]["model"])
+    if not tf.__version__.startswith("1."):     # onnx-tf 1.10: its onnx writes function ops out
+        _inlined(model, "onnx-tf", onnx)
     try:
         rep = prepare(model, strict=False) if tf.__version__.startswith("1.") else prepare(model)
     except Exception as exc:
@@ -193,18 +197,38 @@ def convert_onnx2tf(request):
     # load in TF 1.x), and a grouped convolution with several channels per group (regnet) as per-group
     # convolutions: TF 1.x has no grouped Conv2D. One channel per group stays grouped: downgrade makes
     # it a depthwise conv, far faster than one conv per channel.
-    in_shapes, out_shapes, wide_groups = onnx_io_shapes(request["inputs"]["model"])
+    import onnx
+    model_path = request["inputs"]["model"]
+    model = onnx.load(model_path)
+    scratch = None
+    if _inlined(model, "onnx2tf", onnx):
+        scratch = tempfile.mkdtemp(prefix="torch2tf-inlined-")
+        model_path = os.path.join(scratch, "model.onnx")
+        onnx.save(model, model_path)
+    in_shapes, out_shapes, wide_groups = onnx_io_shapes(model_path)
     kwargs = {"enable_rnn_unroll": True, "disable_group_convolution": wide_groups}
     nchw = params.get("layout", "nchw") == "nchw"
     if nchw:    # onnx2tf keeps only 3D / 4D / 5D inputs channels-first (AssertionError on any other)
         keep = [n for n in params["inputs"] if len(in_shapes.get(n, [0] * 4)) in (3, 4, 5)]
         if keep:
             kwargs["keep_ncw_or_nchw_or_ncdhw_input_names"] = keep
-    _onnx2tf.saved_model(request["inputs"]["model"], saved, **kwargs)
+    try:
+        _onnx2tf.saved_model(model_path, saved, **kwargs)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"],
                             channels_first_outputs=out_shapes if nchw else None)
     shutil.rmtree(saved)
     return _finish(request, gd, tf)
+
+
+def _inlined(model, converter, onnx):
+    """The ONNX function ops this converter lacks written out as their bodies (logged); how many."""
+    count = _onnx_functions.inline_lacked(model, converter, onnx)
+    if count:
+        _protocol.log("wrote %d function op(s) out as their ONNX function bodies (%s lacks them)" % (count, converter))
+    return count
 
 
 def _finish(request, gd, tf):
