@@ -17,15 +17,14 @@ CONTRACT = {
                "explicit_pool_pads": False, "fold_shapes": False, "fold_batchnorm": False,
                "zero_pool_pads": False, "matmul_2d": False, "unroll_lstm": False, "fold_pads": False,
                "nearest_upsample": False, "decompose_instancenorm": False, "unroll_gru": False,
-               "strided_dilated_conv": False,
                "without": False},       # down-steps (_opset_down.DOWN_STEPS ops) left out: `invoke conformance --without`
     "outputs": ["model"],
 }
 
 
 # rewrites a route can ask for, in the order they run (each exact; see _onnx_rewrites)
-REWRITES = ("fold_shapes", "unroll_lstm", "unroll_gru", "fold_batchnorm", "decompose_instancenorm", "fold_pads",
-            "strided_dilated_conv", "zero_pool_pads", "matmul_2d", "nearest_upsample", "explicit_pool_pads")
+REWRITES = ("fold_shapes", "unroll_lstm", "unroll_gru", "fold_batchnorm", "decompose_instancenorm", "fold_pads", "zero_pool_pads",
+            "matmul_2d", "nearest_upsample", "explicit_pool_pads")
 
 
 def rewrite(model, params):

@@ -12,6 +12,7 @@ import tempfile
 import _graphdef
 import _lowerings
 import _onnx_functions
+import _onnx_rewrites
 import _protocol
 from _protocol import StageFailure
 
@@ -60,6 +61,10 @@ def convert_onnx_tf(request):
     model = onnx.load(request["inputs"]["model"])
     if not tf.__version__.startswith("1."):     # onnx-tf 1.10: its onnx writes function ops out
         _inlined(model, "onnx-tf", onnx)
+    else:                                       # TF 1.x's convolution takes strides or dilations, not both
+        from onnx import helper, numpy_helper
+        if _onnx_rewrites.strided_dilated_conv(model, helper, numpy_helper):
+            _protocol.log("a strided dilated Conv runs at stride 1, subsampled by a strided 1x1 identity Conv")
     try:
         rep = prepare(model, strict=False) if tf.__version__.startswith("1.") else prepare(model)
     except Exception as exc:

@@ -113,7 +113,8 @@ def render(after: dict, before: dict | None) -> str:
              "target's own TensorFlow and compared with the test's expected outputs (rtol "
              f"{after['tolerance']['rtol']:g}, atol {after['tolerance']['atol']:g}: the ONNX backend runner's own). "
              f"Written by `invoke conformance --docs{'' if suite == 'node' else ' --suite ' + suite}` from a full run: "
-             f"{after['seconds'] / 60:.1f} min wall on {after['jobs']} cores.", "",
+             f"{after['seconds'] / 60:.1f} min wall on {after['jobs']} cores" +
+             (f"; then {after['suite']['merged']}" if after["suite"].get("merged") else "") + ".", "",
              "A test feeds every graph input, weights too where the test has them as inputs: a converter that needs "
              "constant weights (onnx2tf for Conv and InstanceNormalization; torch2tf's GRU / LSTM unrolling) fails "
              "here where a real model, whose weights are initializers, converts. A *weak* pass is one whose expected "
