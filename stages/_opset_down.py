@@ -138,7 +138,7 @@ DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice":
               "Add": (14, _unchanged(7, NUMBERS)), "Sub": (14, _unchanged(7, NUMBERS)),
               "Mul": (14, _unchanged(7, NUMBERS)), "Div": (14, _unchanged(7, NUMBERS)),
               "Relu": (14, _unchanged(6, FLOATS)), "Identity": (14, _unchanged(1, NOT_BFLOAT16)),
-              "Reshape": (14, _unchanged(5, NOT_BFLOAT16, {"allowzero": 0})),
+              "Reshape": (13, _unchanged(5, NOT_BFLOAT16, {"allowzero": 0})),
               "GRU": (14, _unchanged(7, FLOATS, {"layout": 0})), "LSTM": (14, _unchanged(7, FLOATS, {"layout": 0})),
               "RNN": (14, _unchanged(7, FLOATS, {"layout": 0})),
               "Pow": (15, _unchanged(7, FLOATS)), "Where": (16, _unchanged(9, NOT_BFLOAT16)),
@@ -147,7 +147,9 @@ DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice":
               "Unsqueeze": (13, _typed(_as_attribute("axes"))), "Split": (13, _typed(_as_attribute("split"))),
               "Softmax": (13, _typed(_last_axis)), "LogSoftmax": (13, _typed(_last_axis)),
               "Hardmax": (13, _typed(_last_axis)), "Concat": (13, _unchanged(4, NOT_BFLOAT16)),
-              "BatchNormalization": (14, _unchanged(7, FLOATS, {"training_mode": 0}))}
+              "BatchNormalization": (14, _unchanged(7, FLOATS, {"training_mode": 0})),
+              "GatherElements": (13, _unchanged(11, NOT_BFLOAT16)), "ReduceMax": (13, _unchanged(11, NUMBERS)),
+              "ReduceMin": (13, _unchanged(11, NUMBERS))}
 
 
 def raise_per_channel_prelu(model, current, target, helper, numpy_helper):

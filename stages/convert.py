@@ -65,18 +65,19 @@ def convert_onnx_tf(request):
         from onnx import helper, numpy_helper
         if _onnx_rewrites.strided_dilated_conv(model, helper, numpy_helper):
             _protocol.log("a strided dilated Conv runs at stride 1, subsampled by a strided 1x1 identity Conv")
-    try:
-        rep = prepare(model, strict=False) if tf.__version__.startswith("1.") else prepare(model)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise StageFailure("onnx-tf could not convert the model: %s: %s" % (type(exc).__name__, exc),
-                           kind=type(exc).__name__, wrapped=True, cause="%s: %s" % (type(exc).__name__, first))
     if not tf.__version__.startswith("1."):     # onnx-tf >= 1.7: a SavedModel, then frozen
         saved = os.path.join(request["output_dir"], "saved_model.onnx_tf")
-        rep.export_graph(saved)
+        try:
+            _export_onnx_tf(prepare, model, saved, onnx)
+        except Exception as exc:  # noqa: BLE001 - whatever onnx-tf raises is the route's failure
+            raise _onnx_tf_failure(exc)
         gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"])
         shutil.rmtree(saved)        # the frozen graph is the artifact; packages are built from it
         return _finish(request, gd, tf)
+    try:
+        rep = prepare(model, strict=False)
+    except Exception as exc:  # noqa: BLE001
+        raise _onnx_tf_failure(exc)
     graph, tensors = _graph_and_tensors(rep)
     gd = graph.as_graph_def()
 
@@ -226,6 +227,45 @@ def convert_onnx2tf(request):
                             channels_first_outputs=out_shapes if nchw else None)
     shutil.rmtree(saved)
     return _finish(request, gd, tf)
+
+
+def _onnx_tf_failure(exc):
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return StageFailure("onnx-tf could not convert the model: %s: %s" % (type(exc).__name__, exc),
+                        kind=type(exc).__name__, wrapped=True, cause="%s: %s" % (type(exc).__name__, first))
+
+
+def _export_onnx_tf(prepare, model, saved, onnx):
+    """onnx-tf 1.10 builds the graph when it exports; a model it lacks an opset-13 form for is tried
+    once more at opset 12."""
+    try:
+        prepare(model).export_graph(saved)
+    except Exception as exc:  # noqa: BLE001
+        lower = _opset12(model, exc, onnx)
+        if lower is None:
+            raise
+        shutil.rmtree(saved, ignore_errors=True)
+        prepare(lower).export_graph(saved)
+
+
+def _opset12(model, exc, onnx):
+    """onnx-tf 1.10 has no handler for some ops' opset-13 forms ("Unsqueeze version 13 is not
+    implemented"), which function bodies and opset-13 files hold: the model at opset 12 (axes back as
+    attributes), through the opset step's converter and down-steps; None when that is not the failure."""
+    current = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if current != 13 or "version 13 is not implemented" not in str(exc):
+        return None
+    import adapt
+    from onnx import version_converter
+    lower = onnx.ModelProto()
+    lower.CopyFrom(model)
+    try:
+        lower = adapt.convert_opset(lower, 13, 12, onnx, version_converter)
+    except Exception:  # noqa: BLE001 - the original failure is the one to report
+        return None
+    _protocol.log("onnx-tf lacks an opset-13 form (%s): converting the model taken to opset 12"
+                  % str(exc).strip().splitlines()[-1][:120])
+    return lower
 
 
 def _inlined(model, converter, onnx):
