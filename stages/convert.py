@@ -59,13 +59,8 @@ def convert_onnx_tf(request):
     _guard_default_attrs()
     params = request["params"]
     model = onnx.load(request["inputs"]["model"])
-    if not tf.__version__.startswith("1."):     # onnx-tf 1.10: its onnx writes function ops out
-        _inlined(model, "onnx-tf", onnx)
-    else:                                       # TF 1.x's convolution takes strides or dilations, not both
-        from onnx import helper, numpy_helper
-        if _onnx_rewrites.strided_dilated_conv(model, helper, numpy_helper):
-            _protocol.log("a strided dilated Conv runs at stride 1, subsampled by a strided 1x1 identity Conv")
     if not tf.__version__.startswith("1."):     # onnx-tf >= 1.7: a SavedModel, then frozen
+        _inlined(model, "onnx-tf", onnx)        # its onnx writes the function ops it lacks out
         saved = os.path.join(request["output_dir"], "saved_model.onnx_tf")
         try:
             _export_onnx_tf(prepare, model, saved, onnx)
@@ -74,6 +69,9 @@ def convert_onnx_tf(request):
         gd = freeze_saved_model(tf, saved, params["inputs"], params["outputs"])
         shutil.rmtree(saved)        # the frozen graph is the artifact; packages are built from it
         return _finish(request, gd, tf)
+    from onnx import helper, numpy_helper      # TF 1.x's convolution takes strides or dilations, not both
+    if _onnx_rewrites.strided_dilated_conv(model, helper, numpy_helper):
+        _protocol.log("a strided dilated Conv runs at stride 1, subsampled by a strided 1x1 identity Conv")
     try:
         rep = prepare(model, strict=False)
     except Exception as exc:  # noqa: BLE001
