@@ -4,7 +4,6 @@ import os
 import shutil
 import tempfile
 
-import _opset_down
 from _protocol import ModelFailure
 
 RAISED_TO = (7, 9, 11)       # the opsets tried, lowest first, for a file whose op versions onnxruntime lacks
@@ -33,16 +32,19 @@ def reference_session(path, threads):
 
 def _raised(path, ort, options):
     import onnx
-    from onnx import helper, numpy_helper, version_converter
+    from onnx import version_converter
+
+    import adapt
     model = onnx.load(path)
     current = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    _opset_down.raise_per_channel_prelu(model, current, max(RAISED_TO), helper, numpy_helper)
     scratch = tempfile.mkdtemp(prefix="torch2tf-raised-")
     try:
         for opset in [o for o in RAISED_TO if o > current]:
             try:
                 raised = os.path.join(scratch, "opset%d.onnx" % opset)
-                onnx.save(version_converter.convert_version(model, opset), raised)
+                copy = onnx.ModelProto()
+                copy.CopyFrom(model)            # convert_opset edits the model it is given
+                onnx.save(adapt.convert_opset(copy, current, opset, onnx, version_converter), raised)
                 session = ort.InferenceSession(raised, options)
             except Exception:  # noqa: BLE001 - the next opset up, else the original error
                 continue

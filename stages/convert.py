@@ -125,11 +125,9 @@ def _match(names, candidates, what):
 TO_CHANNELS_FIRST = {3: [0, 2, 1], 4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
 
 
-def onnx_io_shapes(path):
-    """{name: [size or None]} of the ONNX file's graph inputs (initializers left out) and outputs, and
+def onnx_io_shapes(model):
+    """{name: [size or None]} of the ONNX model's graph inputs (initializers left out) and outputs, and
     whether it has a grouped Conv with more than one input channel per group."""
-    import onnx
-    model = onnx.load(path, load_external_data=False)
     initializers = set(i.name for i in model.graph.initializer)
 
     def dims(value):
@@ -203,13 +201,14 @@ def convert_onnx2tf(request):
     # it a depthwise conv, far faster than one conv per channel.
     import onnx
     model_path = request["inputs"]["model"]
-    model = onnx.load(model_path)
+    model = onnx.load(model_path, load_external_data=False)     # parsed once: shapes, function ops
     scratch = None
     if _inlined(model, "onnx2tf", onnx):
+        onnx.load_external_data_for_model(model, os.path.dirname(os.path.abspath(model_path)))
         scratch = tempfile.mkdtemp(prefix="torch2tf-inlined-")
         model_path = os.path.join(scratch, "model.onnx")
         onnx.save(model, model_path)
-    in_shapes, out_shapes, wide_groups = onnx_io_shapes(model_path)
+    in_shapes, out_shapes, wide_groups = onnx_io_shapes(model)
     kwargs = {"enable_rnn_unroll": True, "disable_group_convolution": wide_groups}
     nchw = params.get("layout", "nchw") == "nchw"
     if nchw:    # onnx2tf keeps only 3D / 4D / 5D inputs channels-first (AssertionError on any other)

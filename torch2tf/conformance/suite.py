@@ -10,6 +10,7 @@ on the host and written once as .npy, the form the verify stage feeds and compar
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,7 @@ def _constant_operands(model, directory: Path) -> list[str]:
     return folded
 
 
+@functools.lru_cache(maxsize=None)
 def _stage_helper(name: str):
     """A stdlib-plus-onnx helper module of stages/, the same code the stages run."""
     import importlib.util

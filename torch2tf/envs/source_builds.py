@@ -148,8 +148,8 @@ def ensure_wheels(lock_text: str, python: Path, wheels: Path, where: str) -> lis
         if why:
             raise EnvError(f"{entry.name}=={entry.version} is built from its sdist, and {why}", where=where,
                            hint="check the network to the package index and the build log above")
-        if _sha256(wheel) not in wanted:
-            got = _sha256(wheel)
+        got = _sha256(wheel)
+        if got not in wanted:
             wheel.unlink()
             raise EnvError(f"the wheel built here from {entry.name}=={entry.version}'s sdist (sha256 {got[:12]}...) is "
                            f"not the one its lock names ({', '.join(h[:12] + '...' for h in sorted(wanted))}): its build "
