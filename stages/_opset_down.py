@@ -32,7 +32,10 @@ def _gemm(node, consts, shapes, target, helper, numpy_helper, graph):
 
 
 def _clip(node, consts, shapes, target, helper, numpy_helper, graph):
-    """Clip-11 (min, max as inputs) -> Clip-6 (min, max as attributes), when both are constants."""
+    """Clip-11 (min, max as inputs) -> Clip-6 (min, max as attributes), when both are constants; to
+    opset 11 / 12 the node is the same (12 and 13 only added element types)."""
+    if target >= 11:
+        return [node]
     bounds = {}
     for key, index in (("min", 1), ("max", 2)):
         name = node.input[index] if len(node.input) > index else ""
@@ -41,6 +44,21 @@ def _clip(node, consts, shapes, target, helper, numpy_helper, graph):
                 return None
             bounds[key] = float(np.asarray(consts[name]).reshape(()))
     return [helper.make_node("Clip", [node.input[0]], list(node.output), name=node.name, **bounds)]
+
+
+def _pad(node, consts, shapes, target, helper, numpy_helper, graph):
+    """Pad-11 (pads, constant value as inputs) -> Pad-2 (attributes), when they are constants; to opset
+    11 / 12 the node is the same (13 only added bfloat16)."""
+    if target >= 11:
+        return [node]
+    names = list(node.input[1:3]) + [""] * (2 - len(node.input[1:3]))
+    if not names[0] or any(n and n not in consts for n in names):
+        return None
+    given = onnx_graph.attrs(helper, node)
+    value = float(np.asarray(consts[names[1]]).reshape(())) if names[1] else 0.0
+    return [helper.make_node("Pad", [node.input[0]], list(node.output), name=node.name,
+                             mode=given.get("mode", "constant"),
+                             pads=[int(p) for p in np.asarray(consts[names[0]]).reshape(-1)], value=value)]
 
 
 def _slice(node, consts, shapes, target, helper, numpy_helper, graph):
@@ -107,7 +125,8 @@ def _last_axis(node, consts, shapes, target, helper, numpy_helper, graph):
 # element types (TensorProto) of the older forms below: newer versions of these ops only added types
 FLOATS = (1, 10, 11)                       # float, float16, double
 NUMBERS = FLOATS + (6, 7, 12, 13)          # and int32, int64, uint32, uint64
-NOT_BFLOAT16 = tuple(range(1, 16))
+BFLOAT16 = 16
+NOT_BFLOAT16 = tuple(range(1, BFLOAT16))
 
 
 def _unchanged(oldest, types, defaults=None):
@@ -127,21 +146,60 @@ def _unchanged(oldest, types, defaults=None):
     return step
 
 
+def _unless_negative(oldest, older, types):
+    """Opset 11 allowed negative axes (Reduce*, Flatten) and indices (Gather) and changed nothing else: a
+    node of the newer form whose axes / constant indices are all >= 0 means the same down to `older`."""
+    same = _unchanged(oldest, types)
+
+    def step(node, consts, shapes, target, helper, numpy_helper, graph, elem_types):
+        if target >= oldest:
+            return same(node, consts, shapes, target, helper, numpy_helper, graph, elem_types)
+        given = onnx_graph.attrs(helper, node)
+        values = list(given.get("axes", [])) + [given.get("axis", 0)]
+        if node.op_type == "Gather":
+            if node.input[1] not in consts:
+                return None
+            values += np.asarray(consts[node.input[1]]).reshape(-1).tolist()
+        if target < older or any(v < 0 for v in values):
+            return None
+        return same(node, consts, shapes, oldest, helper, numpy_helper, graph, elem_types)
+    return step
+
+
 def _typed(step):
-    """A down-step that does not read element types."""
+    """A down-step that does not read element types (no older form has bfloat16, which opset 13 added)."""
     return lambda node, consts, shapes, target, helper, numpy_helper, graph, elem_types: \
-        step(node, consts, shapes, target, helper, numpy_helper, graph)
+        None if BFLOAT16 in elem_types else step(node, consts, shapes, target, helper, numpy_helper, graph)
 
 
-# op -> (the first opset of the form the converter cannot take down, the lowering to the older form)
-DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice": (10, _typed(_slice)),
-              "Add": (14, _unchanged(7, NUMBERS)), "Sub": (14, _unchanged(7, NUMBERS)),
-              "Mul": (14, _unchanged(7, NUMBERS)), "Div": (14, _unchanged(7, NUMBERS)),
-              "Relu": (14, _unchanged(6, FLOATS)), "Identity": (14, _unchanged(1, NOT_BFLOAT16)),
+# Opset 13 added bfloat16 to these ops and changed nothing else, and onnx's converter (to 1.17 at least)
+# has no adapter that takes their version 13 down: op -> the opset of the form before 13 (Gather, Flatten
+# and the Reduce ops, Pad: below)
+BFLOAT16_ONLY_AT_13 = {
+    "Abs": 6, "Ceil": 6, "Floor": 6, "Exp": 6, "Log": 6, "Neg": 6, "Reciprocal": 6, "Sigmoid": 6, "Sqrt": 6,
+    "Tanh": 6, "Tile": 6, "Erf": 9, "Sign": 9, "IsNaN": 9, "MatMul": 9, "NonZero": 9, "Greater": 9,
+    "Less": 9, "MeanVarianceNormalization": 9, "Cast": 9, "Expand": 8, "Mean": 8, "Sum": 8, "Mod": 10,
+    "Equal": 11, "DepthToSpace": 11, "ScatterElements": 11,
+    "ScatterND": 11, "ArgMax": 12, "ArgMin": 12, "Max": 12,
+    "Min": 12, "Dropout": 12, "GatherND": 12, "Transpose": 1, "Shape": 1, "Size": 1, "LRN": 1,
+    "SpaceToDepth": 1}
+
+# op -> (the first version of it the converter cannot take down, the lowering to the older form); a
+# node is set aside when its version in the file is that one or newer and the target's version differs
+DOWN_STEPS = dict((op, (13, _unchanged(before, NOT_BFLOAT16))) for op, before in BFLOAT16_ONLY_AT_13.items())
+DOWN_STEPS.update((op, (13, _unless_negative(11, older, NOT_BFLOAT16))) for op, older in (
+    ("Gather", 1), ("Flatten", 9), ("ReduceL1", 1), ("ReduceL2", 1), ("ReduceLogSum", 1),
+    ("ReduceLogSumExp", 1), ("ReduceMean", 1), ("ReduceProd", 1), ("ReduceSumSquare", 1)))
+DOWN_STEPS.update({
+              "Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice": (10, _typed(_slice)),
+              "Pad": (11, _typed(_pad)),
+              "Add": (13, _unchanged(7, NUMBERS)), "Sub": (13, _unchanged(7, NUMBERS)),
+              "Mul": (13, _unchanged(7, NUMBERS)), "Div": (13, _unchanged(7, NUMBERS)),
+              "Relu": (13, _unchanged(6, FLOATS)), "Identity": (13, _unchanged(1, NOT_BFLOAT16)),
               "Reshape": (13, _unchanged(5, NOT_BFLOAT16, {"allowzero": 0})),
               "GRU": (14, _unchanged(7, FLOATS, {"layout": 0})), "LSTM": (14, _unchanged(7, FLOATS, {"layout": 0})),
               "RNN": (14, _unchanged(7, FLOATS, {"layout": 0})),
-              "Pow": (15, _unchanged(7, FLOATS)), "Where": (16, _unchanged(9, NOT_BFLOAT16)),
+              "Pow": (13, _unchanged(7, FLOATS)), "Where": (16, _unchanged(9, NOT_BFLOAT16)),
               "PRelu": (16, _unchanged(9, FLOATS)), "LeakyRelu": (16, _unchanged(6, FLOATS)),
               "ReduceSum": (13, _typed(_as_attribute("axes"))), "Squeeze": (13, _typed(_as_attribute("axes"))),
               "Unsqueeze": (13, _typed(_as_attribute("axes"))), "Split": (13, _typed(_as_attribute("split"))),
@@ -149,7 +207,7 @@ DOWN_STEPS = {"Gemm": (11, _typed(_gemm)), "Clip": (11, _typed(_clip)), "Slice":
               "Hardmax": (13, _typed(_last_axis)), "Concat": (13, _unchanged(4, NOT_BFLOAT16)),
               "BatchNormalization": (14, _unchanged(7, FLOATS, {"training_mode": 0})),
               "GatherElements": (13, _unchanged(11, NOT_BFLOAT16)), "ReduceMax": (13, _unchanged(11, NUMBERS)),
-              "ReduceMin": (13, _unchanged(11, NUMBERS))}
+              "ReduceMin": (13, _unchanged(11, NUMBERS))})
 
 
 def raise_per_channel_prelu(model, current, target, helper, numpy_helper):
@@ -188,7 +246,8 @@ def set_aside(model, current, target, helper, numpy_helper, without=()):
     kept, aside, stand_ins = [], [], []
     for node in graph.node:
         step = DOWN_STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") and node.op_type not in without else None
-        ready = step and current >= step[0] > target and all(o in typed for o in node.output)
+        versions = _versions(node.op_type, current, target) if step else None
+        ready = step and versions[0] >= step[0] and versions[0] != versions[1] and all(o in typed for o in node.output)
         lowered = step[1](node, consts, shapes, target, helper, numpy_helper, graph,
                           _elem_types(node, typed, graph)) if ready else None
         if lowered is None:
@@ -229,6 +288,16 @@ def _elem_types(node, typed, graph):
     if node.op_type in ("GRU", "LSTM", "RNN"):
         data = list(node.input[:1])
     return [known[n] for n in data + list(node.output) if n and n in known]
+
+
+def _versions(op, current, target):
+    """The op's versions at the file's opset and at the target one (the schemas of this env's onnx; the
+    opsets themselves where it does not know the op)."""
+    from onnx import defs
+    try:
+        return defs.get_schema(op, current, "").since_version, defs.get_schema(op, target, "").since_version
+    except Exception:  # noqa: BLE001 - an op this onnx lacks, or none at the target opset
+        return current, target
 
 
 def _types(model):

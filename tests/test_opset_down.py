@@ -193,3 +193,55 @@ def test_a_per_channel_prelu_of_opset_6_keeps_its_channels_when_raised(opset):
     from onnx.reference import ReferenceEvaluator
     got = ReferenceEvaluator(raised).run(None, {"x": x})[0]
     assert np.allclose(got, x * slope[None, :, None])
+
+
+def _opset13_chain():
+    """Ops whose version 13 only added bfloat16 (Sub, Transpose, Shape, Cast, Slice, Exp, Neg, MatMul,
+    Pad, Gather, ReduceMean, Clip, Identity): what a loss function's body or torch 1.13's opset-13 export
+    is made of."""
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("Neg", ["t"], ["n"]),
+             helper.make_node("Exp", ["n"], ["e"]),
+             helper.make_node("Sub", ["e", "t"], ["s"]),
+             helper.make_node("MatMul", ["s", "w"], ["m"]),
+             helper.make_node("Pad", ["m", "pads"], ["p"], mode="constant"),
+             helper.make_node("Slice", ["p", "starts", "ends", "axes"], ["c"]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["k"]),
+             helper.make_node("ReduceMean", ["k"], ["r"], axes=[2], keepdims=1),
+             helper.make_node("Shape", ["r"], ["shape"]),
+             helper.make_node("Cast", ["shape"], ["shape_f"], to=TensorProto.FLOAT),
+             helper.make_node("Gather", ["shape_f", "zero"], ["g"], axis=0),
+             helper.make_node("Mul", ["r", "g"], ["i"]),
+             helper.make_node("Identity", ["i"], ["y"])]
+    inits = [("w", np.random.RandomState(1).randn(4, 5).astype(np.float32)),
+             ("pads", np.array([0, 1, 0, 0, 1, 0], np.int64)), ("starts", np.array([1], np.int64)),
+             ("ends", np.array([3], np.int64)), ("axes", np.array([1], np.int64)),
+             ("lo", np.array(-1.5, np.float32)), ("hi", np.array(2.0, np.float32)),
+             ("zero", np.array(0, np.int64))]
+    return _model(nodes, [2, 4, 3], inits, opset=13)
+
+
+@pytest.mark.parametrize("opset", [12, 11, 9])
+def test_ops_whose_opset_13_forms_only_added_bfloat16_go_down_as_they_are(opset):
+    """onnx's converter (1.14 to 1.17) has no adapter that takes Sub-13, Transpose-13, Shape-13 ... down:
+    onnx-tf 1.10 (no Squeeze-13) needs a file at opset 12, the legacy routes one at 9. They go round the
+    converter as they are, with the same numbers."""
+    import _opset_down
+    aside, _ = _opset_down.set_aside(_opset13_chain(), 13, opset, helper, numpy_helper)
+    assert {"Transpose", "Sub", "Shape", "Cast", "Gather", "Identity"} <= {n.op_type for n in aside}
+    out = _down(_opset13_chain(), opset, {"x": np.random.RandomState(0).randn(2, 4, 3).astype(np.float32)})
+    assert len(out.graph.node) == 14
+    clip = next(n for n in out.graph.node if n.op_type == "Clip")
+    assert len(clip.input) == (3 if opset >= 11 else 1)
+
+
+def test_a_bfloat16_node_stays_with_the_converter():
+    """bfloat16 has no older form: such a node is not set aside (the converter names it)."""
+    import _opset_down
+    node = helper.make_node("Neg", ["x"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [2])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    assert _opset_down.set_aside(m, 13, 12, helper, numpy_helper)[0] == []
+    m.graph.input[0].type.tensor_type.elem_type = m.graph.output[0].type.tensor_type.elem_type = TensorProto.FLOAT
+    assert [n.op_type for n in _opset_down.set_aside(m, 13, 12, helper, numpy_helper)[0]] == ["Neg"]

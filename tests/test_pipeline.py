@@ -52,7 +52,7 @@ def test_resnet18_verified_in_target_runtime(artifacts_env, target, tf_version, 
     assert [s.label for s in rep.steps] == ["export", "adapt", "onnx-check", "convert", "optimize", "verify", "inspect"]
     # onnx-tf's NCHW<->NHWC Transposes around each conv are gone: the input's one is left
     assert rep.optimize["before"]["transposes"] >= 40 and rep.graph["transposes"] <= 2, rep.optimize
-    assert rep.verify.profile["layout_share"] < 0.1 and rep.verify.profile["total_ms"] > 0
+    assert rep.verify.profile["total_ms"] > 0 and rep.verify.profile["per_op"]["Conv2D"]["nodes"] == 20
     # every published file carries the digest of what was published, and is not the cache's inode
     assert set(rep.artifacts) >= {"model.onnx", "model.pb", "model.adapted.onnx", "input.input.npy"}
     for name, art in rep.artifacts.items():
