@@ -3,7 +3,8 @@
 Runs in the target env after convert / downgrade, before verify. Rewrites, each exact and each listed
 in the log: outputs nobody named pruned; constant subgraphs folded (by the runtime itself); pass-through
 nodes dropped; Transposes moved down through layout-free ops and cancelled where they meet
-(_layout_rules), and a Transpose that moves only size-1 dims made a Reshape; conv biases as BiasAdd;
+(_layout_rules), and a Transpose that moves only size-1 dims made a Reshape; a GroupNorm's groups
+taken on the NHWC tensor (_layout_group_norm); conv biases as BiasAdd;
 a Pad folded into the Conv / Pool after it where the runtime's kernel takes that padding.
 The example inputs run through both graphs: a result that differs is not published (the graph as
 converted is, with a warning). Python 3.6+, TensorFlow of the env.
@@ -17,6 +18,7 @@ import numpy as np
 
 import _graph_rewrites
 import _graphdef
+import _layout_group_norm
 import _layout_rules
 import _protocol
 from _tf_graph import Graph
@@ -34,6 +36,7 @@ NODE_RULES = (("forward", _graph_rewrites.forward), ("merge_depthwise", _graph_r
               ("push_transposes", _layout_rules.push_down), ("pad_after_transpose", _layout_rules.pad_after))
 SHAPE_RULES = (("transpose_as_reshape", lambda g, n, s, x: _layout_rules.as_reshape(g, n, s)),
                ("transpose_through_reshape", lambda g, n, s, x: _layout_rules.through_reshape(g, n, s)),
+               ("group_norm_channels_last", lambda g, n, s, x: _layout_group_norm.channels_last(g, n, s)),
                ("bias_add", lambda g, n, s, x: _graph_rewrites.bias_add(g, n)),
                ("fold_pad", _graph_rewrites.fold_pad))
 RULE_NAMES = ("prune", "fold_constants") + tuple(n for n, _ in NODE_RULES + SHAPE_RULES)
@@ -115,12 +118,16 @@ class Rewriter(object):
                     break
                 g.prune(outputs)    # what a rewrite left unread goes, so no rule counts it as a reader
             g.sort()    # the importer infers shapes in node order: new nodes sit at the end until sorted
-            through = self.counts.get("transpose_through_reshape", 0)
+            through = self._moved_on()
             self.sweep(SHAPE_RULES, static_shapes(self.tf_v1, g.gd))
             g.prune(outputs)
             g.sort()
-            if self.counts.get("transpose_through_reshape", 0) == through:
+            if self._moved_on() == through:
                 break           # nothing new for the node rules to carry on with
+
+    def _moved_on(self):
+        """How many Transposes the shape rules have set after a Reshape (for push_transposes to carry on)."""
+        return sum(self.counts.get(rule, 0) for rule in ("transpose_through_reshape", "group_norm_channels_last"))
 
 
 def _run_graph(tf_v1, gd, feeds, outputs):

@@ -85,6 +85,17 @@ def case_detect_head(x):
     return v1.transpose(y, [0, 1, 3, 4, 2])
 
 
+def case_group_norm(x):
+    """PyTorch's GroupNorm(2, 6) as exported and converted: Reshape [N, G, -1], the instance norm over
+    axis 2 (its [G, 1] scale and bias), Reshape back to NCHW, the affine per channel, ReLU, conv."""
+    y = v1.reshape(conv(x, 4, 6), [1, 2, -1])
+    mean = v1.reduce_mean(y, [2], keep_dims=True)
+    var = v1.reduce_mean(v1.squared_difference(y, v1.stop_gradient(mean)), [2], keep_dims=True)
+    y = RNG.rand(2, 1).astype(np.float32) * (y - mean) * v1.rsqrt(var + 1e-5) + RNG.randn(2, 1).astype(np.float32)
+    y = v1.reshape(y, [1, 6, 8, 8]) * RNG.rand(6, 1, 1).astype(np.float32) + RNG.randn(6, 1, 1).astype(np.float32)
+    return conv(v1.nn.relu(y), 6, 2)
+
+
 def case_matmul_bias_and_dead_output(x):
     flat = v1.reshape(x, [1, -1])
     dense = v1.matmul(flat, RNG.randn(256, 5).astype(np.float32)) + RNG.randn(5).astype(np.float32)

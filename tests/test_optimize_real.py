@@ -28,7 +28,8 @@ def run_cases(env_name: str) -> dict:
 def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     cases = run_cases(env_name)
     assert set(cases) == {"resnet_block", "concat_slice_split", "strided_pads", "maxpool_pad",
-                          "matmul_bias_and_dead_output", "split_depthwise", "strided_depthwise", "detect_head"}
+                          "matmul_bias_and_dead_output", "split_depthwise", "strided_depthwise", "detect_head",
+                          "group_norm"}
     for name, c in cases.items():
         assert c["rel_diff"] < 1e-6, (name, c)
     # conv -> (BN) -> relu -> conv: the Transposes between the convs cancel; what is left is the input's
@@ -68,5 +69,9 @@ def test_each_rule_removes_its_overhead_and_keeps_the_numbers(env_name):
     dw = cases["split_depthwise"]
     assert dw["rewrites"]["merge_depthwise"] == 1 and "DepthwiseConv2dNative" in dw["ops"]
     assert not {"Split", "Conv2D", "ConcatV2", "Pad"} & set(dw["ops"]) and "BiasAdd" in dw["ops"]
+    # a GroupNorm between two convs: its groups taken on the NHWC tensor, no Transpose left around it
+    gn = cases["group_norm"]
+    assert gn["rewrites"]["group_norm_channels_last"] == 1 and gn["before"]["transposes"] == 4, gn
+    assert gn["after"]["transposes"] == 2, gn        # the input's and the output's, as in resnet_block
     dense = cases["matmul_bias_and_dead_output"]
     assert "BiasAdd" in dense["ops"] and dense["rewrites"]["prune"] == 1 and dense["after"]["nodes"] < dense["before"]["nodes"]
