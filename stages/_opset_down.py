@@ -113,13 +113,22 @@ def _as_attribute(key):
 
 def _last_axis(node, consts, shapes, target, helper, numpy_helper, graph):
     """Softmax / LogSoftmax / Hardmax-13 (over one axis) -> the older form (over the axes from `axis`
-    on, flattened): the same where the axis is the last one."""
+    on, flattened): the same where the axis is the last one; another axis is moved last by a Transpose
+    and back after (a loss over the classes of [N, C, d1, d2])."""
     given = onnx_graph.attrs(helper, node)
     rank = len(shapes.get(node.input[0]) or [])
     axis = given.get("axis", -1)
-    if not rank or axis not in (-1, rank - 1):
+    if not rank or not -rank <= axis < rank:
         return None
-    return [helper.make_node(node.op_type, list(node.input), list(node.output), name=node.name, axis=rank - 1)]
+    axis = axis % rank
+    if axis == rank - 1:
+        return [helper.make_node(node.op_type, list(node.input), list(node.output), name=node.name, axis=rank - 1)]
+    perm = [d for d in range(rank) if d != axis] + [axis]
+    back = [perm.index(d) for d in range(rank)]
+    moved, done = (onnx_graph.unique_name(graph, node.output[0] + suffix) for suffix in ("__last", "__done"))
+    return [helper.make_node("Transpose", [node.input[0]], [moved], perm=perm),
+            helper.make_node(node.op_type, [moved], [done], name=node.name, axis=rank - 1),
+            helper.make_node("Transpose", [done], list(node.output), perm=back)]
 
 
 # element types (TensorProto) of the older forms below: newer versions of these ops only added types
@@ -206,8 +215,8 @@ DOWN_STEPS.update({
               "Softmax": (13, _typed(_last_axis)), "LogSoftmax": (13, _typed(_last_axis)),
               "Hardmax": (13, _typed(_last_axis)), "Concat": (13, _unchanged(4, NOT_BFLOAT16)),
               "BatchNormalization": (14, _unchanged(7, FLOATS, {"training_mode": 0})),
-              "GatherElements": (13, _unchanged(11, NOT_BFLOAT16)), "ReduceMax": (13, _unchanged(11, NUMBERS)),
-              "ReduceMin": (13, _unchanged(11, NUMBERS))})
+              "GatherElements": (13, _unchanged(11, NOT_BFLOAT16)),
+              "ReduceMax": (13, _unless_negative(11, 1, NUMBERS)), "ReduceMin": (13, _unless_negative(11, 1, NUMBERS))})
 
 
 def raise_per_channel_prelu(model, current, target, helper, numpy_helper):

@@ -139,7 +139,7 @@ def _int_model(nodes, x_shape, initializers):
 
 
 @pytest.mark.parametrize("opset", [11, 9])
-@pytest.mark.parametrize("case", ["reduce_sum", "squeeze", "unsqueeze", "split", "softmax"])
+@pytest.mark.parametrize("case", ["reduce_sum", "squeeze", "unsqueeze", "split", "softmax", "logsoftmax_axis_1"])
 def test_opset_13s_attribute_inputs_go_back_to_attributes(case, opset):
     """Opset 13 made ReduceSum's / Squeeze's / Unsqueeze's axes and Split's split inputs, and Softmax one
     axis wide: each goes down in its older form while those are constants (negative axes made positive
@@ -152,10 +152,11 @@ def test_opset_13s_attribute_inputs_go_back_to_attributes(case, opset):
         "split": ([helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=-1),
                    helper.make_node("Concat", ["b", "a"], ["y"], axis=-1)], [("sizes", [1, 3])]),
         "softmax": ([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], []),
+        "logsoftmax_axis_1": ([helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], []),
     }[case]
     m = _int_model(nodes, x_shape, inits)
     out = _down(m, opset, {"x": np.random.RandomState(0).randn(*x_shape).astype(np.float32)})
-    first = out.graph.node[0]
+    first = out.graph.node[1 if case == "logsoftmax_axis_1" else 0]      # that one after a Transpose
     assert len(first.input) == 1 and first.op_type == nodes[0].op_type
     assert all(v >= 0 for a in first.attribute if a.name in ("axes", "axis") for v in (a.ints or [a.i])) or opset >= 11
 
