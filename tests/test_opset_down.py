@@ -139,7 +139,8 @@ def _int_model(nodes, x_shape, initializers):
 
 
 @pytest.mark.parametrize("opset", [11, 9])
-@pytest.mark.parametrize("case", ["reduce_sum", "squeeze", "unsqueeze", "split", "softmax", "logsoftmax_axis_1"])
+@pytest.mark.parametrize("case", ["reduce_sum", "squeeze", "unsqueeze", "split", "softmax", "logsoftmax_axis_1",
+                                  "reduce_max"])
 def test_opset_13s_attribute_inputs_go_back_to_attributes(case, opset):
     """Opset 13 made ReduceSum's / Squeeze's / Unsqueeze's axes and Split's split inputs, and Softmax one
     axis wide: each goes down in its older form while those are constants (negative axes made positive
@@ -153,6 +154,7 @@ def test_opset_13s_attribute_inputs_go_back_to_attributes(case, opset):
                    helper.make_node("Concat", ["b", "a"], ["y"], axis=-1)], [("sizes", [1, 3])]),
         "softmax": ([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], []),
         "logsoftmax_axis_1": ([helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], []),
+        "reduce_max": ([helper.make_node("ReduceMax", ["x"], ["y"], axes=[1], keepdims=1)], []),
     }[case]
     m = _int_model(nodes, x_shape, inits)
     out = _down(m, opset, {"x": np.random.RandomState(0).randn(*x_shape).astype(np.float32)})
