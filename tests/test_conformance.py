@@ -193,3 +193,12 @@ def test_opset_13s_axes_fed_as_inputs_become_the_tests_constants(tmp_path):
     assert [n for n, _ in read.inputs] == ["x"] and read.model != test / "model.onnx"
     folded = onnx.load(str(read.model))
     assert [i.name for i in folded.graph.input] == ["x"] and numpy_helper.to_array(folded.graph.initializer[0]).tolist() == [0]
+
+
+def test_a_group_is_dealt_to_the_processes_so_a_run_of_costly_tests_is_shared():
+    from torch2tf.conformance.run import MIN_CHUNK, _chunks
+    items = [f"test_a{i}" for i in range(60)] + [f"test_sce_{i}" for i in range(40)]   # the costly ones last
+    parts = _chunks(items, 2)
+    assert sorted(sum(parts, [])) == sorted(items) and len(parts) == 2
+    assert [sum(1 for t in p if "sce" in t) for p in parts] == [20, 20]
+    assert _chunks(items[:MIN_CHUNK], 2) == [items[:MIN_CHUNK]]     # never below MIN_CHUNK a process
