@@ -72,24 +72,34 @@ def _bound(body, node, prefix, onnx):
     return out
 
 
+MAX_DEPTH = 4      # a body may hold another lacked op (SoftmaxCrossEntropyLoss's holds NegativeLogLikelihoodLoss)
+
+
 def inline_lacked(model, converter, onnx):
-    """Write out, in place, every node of an op the converter lacks as its function body; how many."""
+    """Write out, in place, every node of an op the converter lacks as its function body, and the lacked
+    ops inside those bodies in turn; how many nodes were written out."""
     lacked = LACKED.get(converter, ())
     graph = model.graph
-    if not any(n.op_type in lacked and n.domain in ("", "ai.onnx") for n in graph.node):
-        return 0
-    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    types = _input_types(model, onnx)
-    nodes, count = [], 0
-    for i, node in enumerate(graph.node):
-        body = None
-        if node.op_type in lacked and node.domain in ("", "ai.onnx"):
-            body = _body(node, onnx.defs.get_schema(node.op_type, opset, ""), types, onnx)
-        if body is None:
-            nodes.append(node)
-            continue
-        nodes.extend(_bound(body, node, "%s__fn%d/" % (node.op_type, i), onnx))
-        count += 1
-    del graph.node[:]
-    graph.node.extend(nodes)
+    count = 0
+    for depth in range(MAX_DEPTH):
+        if not any(n.op_type in lacked and n.domain in ("", "ai.onnx") for n in graph.node):
+            break
+        opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+        types = _input_types(model, onnx)
+        nodes, written = [], 0
+        for i, node in enumerate(graph.node):
+            body = None
+            if node.op_type in lacked and node.domain in ("", "ai.onnx"):
+                body = _body(node, onnx.defs.get_schema(node.op_type, opset, ""), types, onnx)
+            if body is None:
+                nodes.append(node)
+                continue
+            prefix = "%s__fn%d/" % (node.op_type, i) if depth == 0 else "%s__fn%d_%d/" % (node.op_type, depth, i)
+            nodes.extend(_bound(body, node, prefix, onnx))
+            written += 1
+        del graph.node[:]
+        graph.node.extend(nodes)
+        count += written
+        if not written:
+            break              # what is left has no body for these inputs: the converter names it
     return count
