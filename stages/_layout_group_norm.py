@@ -13,6 +13,7 @@ Python 3.6+.
 import numpy as np
 
 from _layout_rules import transpose_perm
+from _tf_graph import DT_INT32
 
 NCHW = [0, 3, 1, 2]        # the perm of the Transpose that takes an NHWC tensor to NCHW
 ELEMENTWISE = ("Sub", "Mul", "Add", "AddV2", "RealDiv", "SquaredDifference", "Rsqrt", "Sqrt", "Square",
@@ -107,11 +108,14 @@ def channels_last(g, node, shapes):
     lead = -1 if batch is None else batch
     g.set_input(node, 0, x)
     g.set_const_input(node, 1, np.array([lead, height * width, groups, channels // groups], np.int32))
+    node.attr["Tshape"].type = DT_INT32       # onnx-tf writes int64 shapes and axes: the new ones are int32
     for mean in means:
         g.set_const_input(mean, 1, np.array([1, 3], np.int32))
+        mean.attr["Tidx"].type = DT_INT32
     for end in ends:
         users = g.users(end.name)
         g.set_const_input(end, 1, np.array([lead, height, width, channels], np.int32))
+        end.attr["Tshape"].type = DT_INT32
         moved = g.add_transpose(end.name + "/t2tf_nchw", end.name, NCHW, end.attr["T"].type)
         g.reroute(end.name, moved.name, users)
     return "%s: a GroupNorm of %d groups on the NHWC tensor (%d Means over axes 1, 3), one Transpose after it" \

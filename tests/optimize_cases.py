@@ -88,7 +88,7 @@ def case_detect_head(x):
 def case_group_norm(x):
     """PyTorch's GroupNorm(2, 6) as exported and converted: Reshape [N, G, -1], the instance norm over
     axis 2 (its [G, 1] scale and bias), Reshape back to NCHW, the affine per channel, ReLU, conv."""
-    y = v1.reshape(conv(x, 4, 6), [1, 2, -1])
+    y = v1.reshape(conv(x, 4, 6), v1.constant([1, 2, -1], v1.int64))        # onnx-tf's int64 shapes
     mean = v1.reduce_mean(y, [2], keep_dims=True)
     var = v1.reduce_mean(v1.squared_difference(y, v1.stop_gradient(mean)), [2], keep_dims=True)
     y = RNG.rand(2, 1).astype(np.float32) * (y - mean) * v1.rsqrt(var + 1e-5) + RNG.randn(2, 1).astype(np.float32)
