@@ -36,3 +36,11 @@ def test_real_messages_map_to_their_class_with_cause_and_fix(error_class, text):
 
 def test_unknown_message_is_not_guessed():
     assert catalogue.match("ValueError: something nobody has seen") is None
+
+
+def test_a_tensorflow_in_user_code_error_is_told_by_its_last_line():
+    from torch2tf.errors import first_line
+    text = ("BackendIsNotSupposedToImplementIt: in user code:\n\n    File \"/env/onnx_tf/backend.py\", line 99, in f  *\n"
+            "        return handler.handle(node)\n\n    BackendIsNotSupposedToImplementIt: Squeeze version 13 is not implemented.\n")
+    assert first_line(text) == "BackendIsNotSupposedToImplementIt: Squeeze version 13 is not implemented."
+    assert first_line("ValueError: bad\n  more") == "ValueError: bad"

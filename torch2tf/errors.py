@@ -43,7 +43,11 @@ class Torch2TFError(Exception):
 
 
 def first_line(text: str | None, limit: int = 300) -> str:
+    """The line that says what went wrong. TensorFlow's graph-building errors open with "in user code:"
+    and a stack of frames, and say it last: that last line, then."""
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith("in user code:"):
+        return lines[-1][:limit]
     return lines[0][:limit] if lines else ""
 
 
