@@ -5,7 +5,7 @@ computes the same numbers in the target runtime. Python 3.6+.
 
 import numpy as np
 
-from _tf_graph import attr, split_ref
+from _tf_graph import attr, split_ref, tensor_shape
 
 # ops whose value is not a function of their inputs alone: never folded
 STATEFUL = ("Placeholder", "PlaceholderWithDefault", "RandomUniform", "RandomUniformInt", "RandomStandardNormal",
@@ -173,7 +173,7 @@ def fold_pad(g, node, shapes, explicit_ops):
     value = float(value.reshape(-1)[0])
     if node.op == "MaxPool" and value > -3.4e38 or node.op != "MaxPool" and value != 0.0:
         return None
-    shape = shapes.get(pad.input[0] if ":" in pad.input[0] else pad.input[0] + ":0")
+    shape = tensor_shape(shapes, pad.input[0])
     if node.op == "MaxPool":
         kernel = attr(node, "ksize", "list", [1, 1, 1, 1])[1:3]
     else:

@@ -13,15 +13,11 @@ Python 3.6+.
 import numpy as np
 
 from _layout_rules import transpose_perm
-from _tf_graph import DT_INT32
+from _tf_graph import DT_INT32, tensor_shape
 
 NCHW = [0, 3, 1, 2]        # the perm of the Transpose that takes an NHWC tensor to NCHW
 ELEMENTWISE = ("Sub", "Mul", "Add", "AddV2", "RealDiv", "SquaredDifference", "Rsqrt", "Sqrt", "Square",
                "Reciprocal", "Maximum", "Minimum", "StopGradient", "Identity", "Neg")
-
-
-def _shape(shapes, ref):
-    return shapes.get(ref if ":" in ref else ref + ":0")
 
 
 def _dims(g, node, rank):
@@ -91,7 +87,7 @@ def channels_last(g, node, shapes):
     if transpose_perm(g, transpose) != NCHW or transpose.name in g.keep or len(g.users(transpose.name)) != 1:
         return None
     x = transpose.input[0]
-    shape = _shape(shapes, x)
+    shape = tensor_shape(shapes, x)
     target = _dims(g, node, 3)
     if shape is None or len(shape) != 4 or None in shape[1:] or target is None:
         return None

@@ -11,7 +11,7 @@ Python 3.6+.
 
 import numpy as np
 
-from _tf_graph import DT_BOOL, attr, ref_of
+from _tf_graph import DT_BOOL, attr, ref_of, tensor_shape
 
 UNARY = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Exp", "Log", "Log1p", "Neg", "Abs", "Sqrt",
          "Rsqrt", "Square", "Identity", "Floor", "Ceil", "Round", "Softplus", "Softsign", "Reciprocal",
@@ -265,7 +265,7 @@ def as_reshape(g, node, shapes):
     perm = transpose_perm(g, node)
     if perm is None or node.name in g.keep:
         return None
-    shape = shapes.get(node.input[0] if ":" in node.input[0] else node.input[0] + ":0")
+    shape = tensor_shape(shapes, node.input[0])
     if shape is None:
         return None
     moved = [d for d in perm if shape[d] != 1]
@@ -309,7 +309,7 @@ def through_reshape(g, node, shapes):
     if inner is None or target is None or inner_node.name in g.keep or len(g.users(inner_node.name)) != 1:
         return None
     src = inner_node.input[0]
-    shape = shapes.get(src if ":" in src else src + ":0")
+    shape = tensor_shape(shapes, src)
     if shape is None or None in shape or len(inner) != len(shape):
         return None
     moved = [shape[p] for p in inner]                     # the Transpose's output dims

@@ -33,6 +33,11 @@ def attr(node, key, kind, default=None):
     return list(value.i) if kind == "list" else value
 
 
+def tensor_shape(shapes, ref):
+    """A tensor's static shape from optimize's {tensor name: shape} (a ref without a port is port 0)."""
+    return shapes.get(ref if ":" in ref else ref + ":0")
+
+
 def ref_of(name, port):
     return name if port == 0 else "%s:%d" % (name, port)
 
