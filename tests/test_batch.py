@@ -33,6 +33,18 @@ def test_check_refuses_two_configs_sharing_an_artifacts_folder(tmp_path):
         check([ROOT / "configs" / "tinynet.yaml"], Settings(), "tf9")
 
 
+def test_a_config_without_target_takes_the_commands(tmp_path):
+    """A folder of files run to each target in turn needs no target: per config; without --target
+    the check says which config lacks one."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("\n".join(line for line in (ROOT / "configs" / "tinynet.yaml").read_text().splitlines()
+                               if not line.startswith("target:")).replace("models/", f"{ROOT}/configs/models/"))
+    check([plain], Settings(), "tf1.4")
+    with pytest.raises(ConfigError, match="no target") as err:
+        check([plain], Settings(), None)
+    assert err.value.where == str(plain) and "--target" in err.value.hint
+
+
 def test_bad_config_stops_the_batch_before_anything_runs(tmp_path, artifacts_env):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "configs" / "tinynet.yaml").read_text().replace("outputs:", "outptus:"))

@@ -16,7 +16,7 @@ from typing import Callable
 
 from torch2tf import atomic, routing
 from torch2tf.configs.compat import load_compat
-from torch2tf.configs.config import load_config
+from torch2tf.configs.config import load_config, no_target
 from torch2tf.errors import ConfigError, Torch2TFError
 from torch2tf.executors import Executor
 from torch2tf.run.pipeline import Options, run_pipeline
@@ -44,6 +44,8 @@ def check(paths: list[Path], settings: Settings, target: str | None) -> None:
     owners: dict[str, Path] = {}
     for path in paths:
         cfg = load_config(path)
+        if not (target or cfg.target):
+            raise no_target(str(path), compat.targets)
         routes = compat.routes(target or cfg.target, routing.export_stack(compat, cfg))
         if cfg.route and cfg.route not in [r.name for r in routes]:
             compat.route(target or cfg.target, cfg.route)      # raises, naming the routes there are

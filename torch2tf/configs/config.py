@@ -253,7 +253,7 @@ def load_config(path: Path) -> PipelineConfig:
     raw = load_yaml(path)
     where = str(path)
     check_keys(raw, {"name", "model", "inputs", "outputs", "target", "opset", "tolerance", "seed",
-                     "route", "formats", "timeout"}, where, required={"name", "model", "target"})
+                     "route", "formats", "timeout"}, where, required={"name", "model"})
     model = _model(raw["model"], path.parent, f"{where}: model")
     if model.onnx:
         if raw.get("opset") is not None:
@@ -276,7 +276,8 @@ def load_config(path: Path) -> PipelineConfig:
     return PipelineConfig(
         path=path, name=config_name(raw["name"], f"{where}: name"),
         model=model, inputs=specs, outputs=outputs,
-        target=typed(raw["target"], str, f"{where}: target", "target"),
+        # may be left to the command (--target): a batch of files to every target needs no copy per target
+        target=typed(raw.get("target", ""), str, f"{where}: target", "target"),
         opset=None if opset is None else number(opset, f"{where}: opset", "opset", minimum=MIN_OPSET, integer=True),
         atol=float(number(tol.get("atol", 1e-4), f"{where}: tolerance.atol", "atol")),
         rtol=float(number(tol.get("rtol", 1e-3), f"{where}: tolerance.rtol", "rtol")),
@@ -284,6 +285,12 @@ def load_config(path: Path) -> PipelineConfig:
         route=None if route is None else typed(route, str, f"{where}: route", "route"),
         formats=_formats(raw.get("formats"), f"{where}: formats"),
         timeout=None if timeout is None else float(number(timeout, f"{where}: timeout", "timeout", minimum=1)))
+
+
+def no_target(where: str, targets) -> ConfigError:
+    """A config without target: run without --target."""
+    return ConfigError("no target: the config names none and no --target was given", where=where,
+                       hint=f"add `target: tf1.13` to the config or pass --target (targets: {', '.join(targets)})")
 
 
 def onnx_file_config(onnx_path: Path, name: str, target: str, atol: float, rtol: float) -> PipelineConfig:

@@ -12,7 +12,7 @@ from typing import Callable
 
 from torch2tf import routing
 from torch2tf.configs.compat import load_compat
-from torch2tf.configs.config import load_config
+from torch2tf.configs.config import load_config, no_target
 from torch2tf.envs.extras import extended_spec, extension_locked
 from torch2tf.errors import ConfigError, StageError, Torch2TFError, VerifyError
 from torch2tf.model_ops import op_tokens
@@ -77,6 +77,8 @@ def wants_best(config_route: str | None, options: Options) -> bool:
 
 def _check_choice(compat, config: Path, target: str, route: str | None, options: Options) -> None:
     """An unknown target or route is the config's (or the flag's) mistake: say where it was written."""
+    if not target:
+        raise no_target(str(config), compat.targets)
     if target not in compat.targets:
         raise ConfigError(f"unknown target {target!r}", where="--target" if options.target else f"{config}: target",
                           hint=f"targets: {', '.join(compat.targets)} (configs/compat.yaml)")
