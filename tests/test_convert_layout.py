@@ -8,7 +8,9 @@ import sys
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "stages"))
-from convert import channels_first_perm  # noqa: E402
+import pytest  # noqa: E402
+from _protocol import StageFailure  # noqa: E402
+from convert import _refuse_wide_inputs, channels_first_perm  # noqa: E402
 
 
 def test_a_channels_last_output_is_put_back_whatever_its_rank():
@@ -28,3 +30,11 @@ def test_where_the_shapes_cannot_tell_rank_four_and_five_are_taken_as_channels_l
     assert channels_first_perm([1, None, None, 3], [1, 3, None, None]) == [0, 3, 1, 2]
     assert channels_first_perm([1, 10, 10], [1, 10, 10]) is None                 # m-lstm's per-step logits
     assert channels_first_perm(None, [1, 3, 4, 4]) is None                       # an unknown rank
+
+
+def test_onnx2tf_refuses_a_rank_six_or_wider_input_at_once():
+    """onnx2tf spends minutes per op on a rank-7 input's axis permutations and then fails."""
+    _refuse_wide_inputs({"x": [1, 3, 4, 4], "y": [2, 3]}, ["x", "y"])
+    with pytest.raises(StageFailure, match="x7: rank 7") as err:
+        _refuse_wide_inputs({"x": [1, 3, 4, 4], "x7": [3, 5, 6, 2, 7, 4, 5]}, ["x", "x7"])
+    assert err.value.kind == "UnsupportedInput" and err.value.cause == "onnx2tf: rank-7 input"
