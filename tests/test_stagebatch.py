@@ -83,3 +83,20 @@ def test_a_request_that_kills_the_process_is_named_and_the_rest_still_served(hos
     assert "died (exit code 3)" in outcomes[0].error.message
     assert outcomes[1].run.outputs["out"].path.read_text() == "2"
     assert os.path.basename(os.path.dirname(outcomes[0].error.log)).startswith("toy-")   # kept under failed/
+
+
+def test_finished_requests_reach_the_cache_while_the_batch_still_runs(host_runner):
+    """A run killed halfway (Ctrl-C, a Slurm time limit) keeps what its batch process had finished."""
+    import threading
+    import time
+    runner = _runner(host_runner)
+    requests = [Request({}, {"text": "kept"}), Request({}, {"hang": True})]
+    entry = runner._entry("toy", runner.key("toy", "host", requests[0].inputs, requests[0].params))
+    batch = threading.Thread(target=run_batch, args=(runner, "toy", "host", requests), kwargs={"item_timeout": 8})
+    batch.start()
+    deadline = time.time() + 8
+    while not runner._intact(entry) and time.time() < deadline:
+        time.sleep(0.1)
+    published_while_running = runner._intact(entry) and batch.is_alive()
+    batch.join()
+    assert published_while_running

@@ -90,15 +90,18 @@ def _serve(runner: StageRunner, stage: str, env_name: str, items: list[_Pending]
             (work / "batch.json").write_text(json.dumps(batch))
             log = work / "batch.log"
             timed_out = False
+            harvest = _Harvest(runner, stage, env_name, rest, progress, outcomes)
             try:
                 code = proc.run([env.python, runner.settings.stages_dir / "_batch.py", work / "batch.json"],
                                 env=env.environ(STAGE_ENV), cwd=work, log_path=log,
-                                stalled=lambda: _stalled(progress, item_timeout)).returncode
+                                stalled=lambda: harvest() or _stalled(progress, item_timeout)).returncode
             except subprocess.TimeoutExpired:
                 code, timed_out = -9, True
             current = _current(progress)
             left = []
             for index, item in enumerate(rest):
+                if item.key in outcomes:        # harvested while the process ran
+                    continue
                 result = StageRunner._result(item.out_dir)
                 if result:
                     outcomes[item.key] = _outcome(runner, stage, env_name, item, result)
@@ -118,6 +121,26 @@ def _serve(runner: StageRunner, stage: str, env_name: str, items: list[_Pending]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return outcomes
+
+
+class _Harvest:
+    """Publishes the requests a running batch process has finished (those before the one it serves now)
+    into the cache as they finish, so that a run killed halfway keeps them: a rerun takes them from
+    the cache instead of converting hundreds of models again."""
+
+    def __init__(self, runner: StageRunner, stage: str, env_name: str, items: list[_Pending], progress: Path,
+                 outcomes: dict[str, Outcome]):
+        self.args, self.items, self.progress, self.outcomes, self.next = (runner, stage, env_name), items, progress, outcomes, 0
+
+    def __call__(self) -> bool:
+        current = _current(self.progress)
+        while current is not None and self.next < current:
+            item = self.items[self.next]
+            result = StageRunner._result(item.out_dir)
+            if result and item.key not in self.outcomes:
+                self.outcomes[item.key] = _outcome(*self.args, item, result)
+            self.next += 1
+        return False
 
 
 def _stalled(progress: Path, item_timeout: float) -> bool:
