@@ -208,7 +208,7 @@ def softmax_2d(tf, gd, node, nodes):
     return True, None
 
 
-DT_BOOL, DT_INT32 = 10, 3
+DT_FLOAT, DT_INT32, DT_BOOL = 1, 3, 10
 
 
 def select_v2(tf, gd, node, nodes):
@@ -292,6 +292,31 @@ def matrix_diag_v3(tf, gd, node, nodes):
     amounts = _const(gd, tf, node.name + "/torch2tf_paddings", paddings)
     _become(node, "Pad", [square, amounts], {"T": dtype, "Tpaddings": DT_INT32})
     return "MatrixDiagV3->MatrixDiag+Pad", None
+
+
+def tensor_scatter_update(tf, gd, node, nodes):
+    """TensorScatterUpdate (TF >= 1.14; onnx-tf writes ScatterND, ScatterElements and GatherElements'
+    axis swap with it) as TF 1.4's ScatterNd, which scatters into zeros and sums duplicates: the
+    updates scattered, divided by how often each slot was hit (a slot written twice with one value
+    keeps it), and Select against the input where a slot was hit. Exact for unique indices, the only
+    ones ONNX's ScatterND / ScatterElements-11 define."""
+    dtype = node.attr["T"].type
+    if tf.as_dtype(dtype) == tf.bool:
+        return None, "bool tensors (TF 1.4's Div has no bool kernel)"
+    index_type = node.attr["Tindices"].type
+    tensor, indices, updates = node.input[:3]
+    p = node.name + "/torch2tf_scatter/"
+    shape = _op(gd, p + "shape", "Shape", [tensor], {"T": dtype, "out_type": index_type})
+    values = _op(gd, p + "values", "ScatterNd", [indices, updates, shape], {"T": dtype, "Tindices": index_type})
+    ones = _op(gd, p + "ones", "Fill", [_op(gd, p + "updates_shape", "Shape", [updates], {"T": dtype, "out_type": DT_INT32}),
+                                         _const(gd, tf, p + "one", np.array(1.0, np.float32))], {"T": DT_FLOAT})
+    hits = _op(gd, p + "hits", "ScatterNd", [indices, ones, shape], {"T": DT_FLOAT, "Tindices": index_type})
+    hit = _op(gd, p + "hit", "Greater", [hits, _const(gd, tf, p + "zero", np.array(0.0, np.float32))], {"T": DT_FLOAT})
+    count = _op(gd, p + "count", "Maximum", [hits, _const(gd, tf, p + "floor", np.array(1.0, np.float32))], {"T": DT_FLOAT})
+    count = _op(gd, p + "count_cast", "Cast", [count], {"SrcT": DT_FLOAT, "DstT": dtype})
+    mean = _op(gd, p + "mean", "Div", [values, count], {"T": dtype})
+    _become(node, "Select", [hit, mean, tensor], {"T": dtype})
+    return "TensorScatterUpdate->ScatterNd+Select", None
 
 
 def int32_operand(gd, node, index, type_attr, drop_attr):

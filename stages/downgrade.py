@@ -223,6 +223,8 @@ LOWERINGS = (
     Lowering("ClipByValue", _missing, lambda tf, gd, node, nodes: _lowerings.clip_by_value(gd, node),
              "not in TensorFlow {version}: {why}"),
     Lowering("MatrixDiagV3", _missing, _lowerings.matrix_diag_v3, "not in TensorFlow {version} and cannot be lowered: {why}"),
+    Lowering("TensorScatterUpdate", _missing, _lowerings.tensor_scatter_update,
+             "not in TensorFlow {version} and cannot be lowered: {why}"),
     Lowering("Tile", lambda node, dst_ops, version: _lowerings.int64_tile_needs_cast(node, version),
              lambda tf, gd, node, nodes: _lowerings.int32_operand(gd, node, 1, "Tmultiples", False),
              "int64 multiples cannot be lowered: {why}"),

@@ -247,3 +247,29 @@ def test_a_quantize_reaches_tf14_through_min_max(tmp_path):
     _, rep = pipeline_on_onnx(tmp_path, model, "quant", "tf1.4", "--route", "onnx2tf-downgrade")
     assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
     assert rep.downgrade["renamed"].get("ClipByValue->Maximum+Minimum", 0) >= 1, rep.downgrade
+
+
+@pytest.mark.stack
+def test_scatters_and_gather_elements_reach_tf14_through_scatter_nd(tmp_path):
+    """onnx-tf writes ScatterND, ScatterElements and GatherElements' axis swap (an int32 permutation) as
+    TensorScatterUpdate (TF >= 1.14); TF 1.4 gets ScatterNd + Select."""
+    from onnx import TensorProto, helper, numpy_helper
+    consts = [numpy_helper.from_array(np.array([[1], [3]], np.int64), "rows"),
+              numpy_helper.from_array(np.array([[2, 0, 1], [0, 3, 2]], np.int64), "cols"),
+              numpy_helper.from_array(np.array([[3, 0, 1], [1, 1, 0], [0, 2, 2], [2, 3, 1]], np.int64), "picks")]
+    nodes = [helper.make_node("Mul", ["x", "x"], ["sq"]),
+             helper.make_node("Slice", ["sq", "s0", "s1", "s2"], ["rows_upd"]),
+             helper.make_node("ScatterND", ["x", "rows", "rows_upd"], ["a"]),
+             helper.make_node("Slice", ["x", "s0", "s1", "s2"], ["upd"]),
+             helper.make_node("Slice", ["upd", "c0", "c1", "c2"], ["upd3"]),
+             helper.make_node("ScatterElements", ["a", "cols", "upd3"], ["b"], axis=1),
+             helper.make_node("GatherElements", ["b", "picks"], ["y"], axis=1)]
+    consts += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+               [("s0", [0]), ("s1", [2]), ("s2", [0]), ("c0", [0]), ("c1", [3]), ("c2", [1])]]
+    graph = helper.make_graph(nodes, "scatters", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 3])], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    _, rep = pipeline_on_onnx(tmp_path, model, "scatters", "tf1.4", "--route", "onnx-tf-1.10-downgrade")
+    assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
+    assert rep.downgrade["renamed"].get("TensorScatterUpdate->ScatterNd+Select", 0) == 3, rep.downgrade
