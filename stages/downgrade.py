@@ -28,6 +28,11 @@ RENAMES = {
     "AddV2": ("Add", ()),
     "FusedBatchNormV3": ("FusedBatchNorm", ("U",)),     # only if the 6th output is unused (checked)
 }
+# inputs newer TensorFlows added that only hint what the kernel reads off the list's elements: dropped
+# where the target's op has fewer (TF 1.14 added element_shape to both; TF 2's scan / map loops write
+# them, and onnx-tf makes ONNX Scan and TfIdfVectorizer such loops). A stacked empty list, the one
+# case the hint decides, is not what a Scan over a static length makes.
+HINT_INPUTS = {"TensorListGetItem": "element_shape", "TensorListStack": "element_shape"}
 RESIZE_LOWERED = "ResizeBilinear(half_pixel_centers)->2 MatMul"
 MATMUL_RESHAPED = "BatchMatMulV2(matrix operand)->Reshape+MatMul+Reshape"
 SOFTMAX_2D = "Softmax(N-D)->Reshape+Softmax+Reshape"
@@ -153,6 +158,19 @@ def int32_paddings(gd, target):
     return count
 
 
+def _drop_hint_input(node, op_def):
+    """The hint input (HINT_INPUTS) of a node whose op takes fewer inputs in the target: dropped,
+    control inputs kept. Returns what was dropped, or None."""
+    hint = HINT_INPUTS.get(node.op)
+    data = [i for i in node.input if not i.startswith("^")]
+    if hint is None or "inputs" not in op_def or len(data) != op_def["inputs"] + 1:
+        return None
+    kept = data[:-1] + [i for i in node.input if i.startswith("^")]
+    del node.input[:]
+    node.input.extend(kept)
+    return "%s input %s" % (node.op, hint)
+
+
 def _version(text):
     return tuple(int(part) for part in text.split(".")[:2])
 
@@ -276,6 +294,9 @@ def downgrade(tf, gd, source, target, without=()):
                 refused.append("%s (op %s: not in TensorFlow %s)" % (node.name, node.op, target["tensorflow"]))
                 continue
         op_def = dst_ops[node.op]
+        dropped_input = _drop_hint_input(node, op_def)
+        if dropped_input:
+            dropped[dropped_input] = dropped.get(dropped_input, 0) + 1
         src_def = src_ops.get(original, {"attrs": {}})
         for attr in list(node.attr):
             if attr.startswith("_"):

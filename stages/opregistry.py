@@ -37,7 +37,7 @@ def run(request):
             if a.HasField("allowed_values"):
                 entry["allowed"] = encode(a.allowed_values)
             attrs[a.name] = entry
-        ops[name] = {"attrs": attrs, "outputs": len(op.output_arg)}
+        ops[name] = {"attrs": attrs, "inputs": len(op.input_arg), "outputs": len(op.output_arg)}
     with open(os.path.join(request["output_dir"], "registry.json"), "w") as fh:
         json.dump({"tensorflow": tf.__version__, "ops": ops}, fh, sort_keys=True)
     return {"outputs": {"registry": "registry.json"}, "metrics": {"tensorflow": tf.__version__, "ops": len(ops)}}

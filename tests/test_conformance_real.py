@@ -88,15 +88,16 @@ def test_the_model_files_torch_04_exported_pass_in_tf113(tmp_path):
     assert {c["test"]: c["passed"] for c in cells} == {t: True for t in tests}, cells
 
 
-def test_an_opset_13_squeeze_reaches_tf113_through_onnx_tf_110(tmp_path):
+def test_opset_13_files_and_scan_loops_reach_tf113_through_onnx_tf_110(tmp_path):
     """onnx-tf 1.10 has no Squeeze-13 / Unsqueeze-13 ("version 13 is not implemented"): convert takes the
     model to opset 12 (the axes back as attributes) and tries once more. A SoftmaxCrossEntropyLoss-13 too:
     written out as its function body, whose NegativeLogLikelihoodLoss is written out in turn, and whose
-    Sub-13 / Transpose-13 / Shape-13 the opset step carries to 12 as they are."""
-    out = run_invoke("conformance", "--tests", "test_squeeze,test_unsqueeze_axis_0,test_sce_mean_weight_ii_3d",
+    Sub-13 / Transpose-13 / Shape-13 the opset step carries to 12 as they are. A Scan, a TF 2 loop over
+    TensorLists, loads in TF 1.13 once downgrade drops the element_shape inputs TF 1.14 added."""
+    out = run_invoke("conformance", "--tests", "test_squeeze,test_unsqueeze_axis_0,test_sce_mean_weight_ii_3d,test_scan_sum",
                      "--targets", "tf1.13",
                      "--routes", "onnx-tf-1.10-downgrade", "--jobs", "2",
                      env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     cells = json.loads((tmp_path / "conformance" / "results.json").read_text())["cells"]
-    assert all(c["passed"] for c in cells) and len(cells) == 3, cells
+    assert all(c["passed"] for c in cells) and len(cells) == 4, cells
