@@ -232,8 +232,10 @@ def raise_per_channel_prelu(model, current, target, helper, numpy_helper):
     count = 0
     for node in graph.node:
         slope = inits.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) > 1 else None
+        if slope is None:
+            continue
         x = shapes.get(node.input[0]) or []
-        if slope is None or len(slope.dims) != 1 or slope.dims[0] < 2 or len(x) < 3 or x[1] != slope.dims[0]:
+        if len(slope.dims) != 1 or slope.dims[0] < 2 or len(x) < 3 or x[1] != slope.dims[0]:
             continue
         values = numpy_helper.to_array(slope).reshape([slope.dims[0]] + [1] * (len(x) - 2))
         name = onnx_graph.unique_name(graph, slope.name + "__per_channel")

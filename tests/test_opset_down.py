@@ -188,14 +188,17 @@ def test_a_per_channel_prelu_of_opset_6_keeps_its_channels_when_raised(opset):
     import _opset_down
     rng = np.random.RandomState(4)
     slope = np.array([0.1, 0.2, 0.3], np.float32)
-    m = _model([helper.make_node("PRelu", ["x", "slope"], ["y"])], [2, 3, 4], [("slope", slope)], opset=6)
+    # torch 0.4 wrote constants as Constant nodes (no inputs) beside it: test_operator_addconstant
+    const = helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.array(1.0, np.float32)))
+    m = _model([const, helper.make_node("PRelu", ["x", "slope"], ["p"]), helper.make_node("Add", ["p", "one"], ["y"])],
+               [2, 3, 4], [("slope", slope)], opset=6)
     m.ir_version = 3
     x = -np.abs(rng.randn(2, 3, 4)).astype(np.float32)
     assert _opset_down.raise_per_channel_prelu(m, 6, opset, helper, numpy_helper) == 1
     raised = version_converter.convert_version(m, opset)
     from onnx.reference import ReferenceEvaluator
     got = ReferenceEvaluator(raised).run(None, {"x": x})[0]
-    assert np.allclose(got, x * slope[None, :, None])
+    assert np.allclose(got, x * slope[None, :, None] + 1)
 
 
 def _opset13_chain():
