@@ -131,7 +131,7 @@ def test_a_gru_tagger_with_a_dynamic_batch_verifies_and_stays_dynamic(tmp_path, 
 
 @pytest.mark.parametrize("target", ["tf1.4", "tf1.13", "tf1.15"])
 def test_a_2018_file_at_opset_6_verifies_with_references_from_the_raised_file(tmp_path, target):
-    """torch 0.4 / onnx 1.2 wrote BatchNormalization-6 and Gemm-6, which onnxruntime has no kernels for:
+    """torch 0.4 / onnx 1.2 wrote BatchNormalization-6, Gemm-6 and Add-6, which onnxruntime has no kernels for:
     the references come from the file raised by onnx's version converter, and the summary says so."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
@@ -144,7 +144,10 @@ def test_a_2018_file_at_opset_6_verifies_with_references_from_the_raised_file(tm
     nodes = [helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["bn"], is_test=1,
                               epsilon=1e-5),
              helper.make_node("Relu", ["bn"], ["r"]), helper.make_node("Reshape", ["r", "shape"], ["flat"]),
-             helper.make_node("Gemm", ["flat", "w", "b"], ["y"], transB=1, broadcast=1)]
+             helper.make_node("Gemm", ["flat", "w", "b"], ["g"], transB=1, broadcast=1),
+             # torch 0.4 wrote a constant as a Constant node (no inputs): addconstant's Add-6
+             helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.array([1.0], np.float32))),
+             helper.make_node("Add", ["g", "one"], ["y"], broadcast=1)]
     graph = helper.make_graph(nodes, "old", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)])
