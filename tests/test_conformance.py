@@ -202,3 +202,28 @@ def test_a_group_is_dealt_to_the_processes_so_a_run_of_costly_tests_is_shared():
     assert sorted(sum(parts, [])) == sorted(items) and len(parts) == 2
     assert [sum(1 for t in p if "sce" in t) for p in parts] == [20, 20]
     assert _chunks(items[:MIN_CHUNK], 2) == [items[:MIN_CHUNK]]     # never below MIN_CHUNK a process
+
+
+@pytest.mark.parametrize("ratio, training, random", [(0.75, True, True), (0.0, True, False), (0.5, False, False)])
+def test_a_training_dropouts_random_reference_is_the_suites_miss(tmp_path, ratio, training, random):
+    """test_training_dropout's expected output is numpy's random mask: no runtime draws the same one, so
+    it is the suite's miss, not the converters'; a zero ratio or inference mode stays a real test."""
+    from torch2tf.conformance.render import miss_kind
+    from torch2tf.conformance.suite import read_test
+    test = tmp_path / "test_training_dropout"
+    (test / "test_data_set_0").mkdir(parents=True)
+    graph = helper.make_graph([helper.make_node("Dropout", ["x", "r", "t"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("r", TensorProto.FLOAT, []),
+                               helper.make_tensor_value_info("t", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), str(test / "model.onnx"))
+    for i, value in enumerate((np.ones((2, 3), np.float32), np.array(ratio, np.float32), np.array(training))):
+        (test / "test_data_set_0" / f"input_{i}.pb").write_bytes(numpy_helper.from_array(value).SerializeToString())
+    (test / "test_data_set_0" / "output_0.pb").write_bytes(numpy_helper.from_array(np.ones((2, 3), np.float32))
+                                                           .SerializeToString())
+    read = read_test(test, tmp_path / "data")
+    assert bool(read.problem) == random and (read.problem_class == "RandomReference") == random
+    if random:
+        cell = {"error_class": read.problem_class, "step": "suite", "cause": read.problem}
+        assert miss_kind([cell])[0] == "suite" and "ratio 0.75" in read.problem

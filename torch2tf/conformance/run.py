@@ -96,7 +96,7 @@ def chains_for(tests: list[NodeTest], targets: list[str], compat: Compat, route_
                 chain = _Chain(cell=cell, steps=[])
                 chains.append(chain)
                 if test.problem:
-                    cell.error_class, cell.cause, cell.step = "NotFeedable", test.problem, "suite"
+                    cell.error_class, cell.cause, cell.step = test.problem_class, test.problem, "suite"
                     continue
                 try:
                     cfg = onnx_file_config(test.model, test.name, target, ATOL, RTOL)

@@ -25,6 +25,9 @@ DATA = "onnx/backend/test/data"
 SUITES = {"node": ("node",), "pytorch": ("pytorch-converted", "pytorch-operator")}
 
 
+READER = 2          # data_dir's index.json is read again when what read_test records changes
+
+
 @dataclass(frozen=True)
 class NodeTest:
     name: str
@@ -33,7 +36,9 @@ class NodeTest:
     ops: tuple[str, ...]
     inputs: tuple[tuple[str, Path], ...]       # graph input name -> its .npy
     outputs: tuple[tuple[str, Path], ...]      # graph output name -> the expected .npy
-    problem: str = ""                           # why its data cannot be fed (a sequence input): every route fails alike
+    problem: str = ""                           # why its data cannot be fed (a sequence input) or compared
+                                                # (a random reference): every route fails alike
+    problem_class: str = "NotFeedable"
 
 
 def find_suite(env_path: Path, suite: str = "node") -> list[Path]:
@@ -151,9 +156,35 @@ def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
     ins, p_in = _io(directory, [v for v in model.graph.input if v.name not in initializers], "input", data_dir,
                     [positions[v.name] for v in model.graph.input if v.name not in initializers])
     outs, p_out = _io(directory, list(model.graph.output), "output", data_dir)
+    random = _random_reference(model, directory, positions)
     return NodeTest(name=directory.name, model=model_path, opset=opset,
                     ops=tuple(sorted({n.op_type for n in model.graph.node})), inputs=ins, outputs=outs,
-                    problem=p_in or p_out)
+                    problem=p_in or p_out or random,
+                    problem_class="NotFeedable" if p_in or p_out else "RandomReference" if random else "")
+
+
+def _random_reference(model, directory: Path, positions: dict[str, int]) -> str:
+    """Why the expected outputs cannot be matched, when they come from a random draw: a Dropout in
+    training mode with a ratio above 0 drops by numpy's generator, which no runtime repeats."""
+    import onnx
+    from onnx import numpy_helper
+
+    def value(name: str, default):
+        if name in {t.name for t in model.graph.initializer}:
+            return numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == name))
+        pb = directory / "test_data_set_0" / f"input_{positions.get(name, -1)}.pb"
+        if not name or not pb.is_file():
+            return default
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString(pb.read_bytes())
+        return numpy_helper.to_array(tensor)
+
+    for node in model.graph.node:
+        if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
+            ratio = float(value(node.input[1] if len(node.input) > 1 else "", 0.5))
+            if bool(value(node.input[2], False)) and ratio > 0:
+                return f"a random reference: Dropout in training mode (ratio {ratio:g}) drops by numpy's generator"
+    return ""
 
 
 def load_suite(suite_dirs: list[Path], data_dir: Path, pattern: str = "", max_opset: int = 11) -> list[NodeTest]:
@@ -163,8 +194,8 @@ def load_suite(suite_dirs: list[Path], data_dir: Path, pattern: str = "", max_op
     index = {}
     if index_path.is_file():
         index = json.loads(index_path.read_text())
-    if index.get("suite") != [str(d) for d in suite_dirs]:
-        index = {"suite": [str(d) for d in suite_dirs], "tests": {}}
+    if index.get("suite") != [str(d) for d in suite_dirs] or index.get("reader") != READER:
+        index = {"suite": [str(d) for d in suite_dirs], "reader": READER, "tests": {}}
     patterns = [p.strip() for p in pattern.split(",") if p.strip()]
     tests = []
     for directory in sorted((p for d in suite_dirs for p in d.iterdir() if (p / "model.onnx").is_file()),
@@ -192,7 +223,7 @@ def _as_json(test: NodeTest | None):
         return None
     return {"name": test.name, "model": str(test.model), "opset": test.opset, "ops": list(test.ops),
             "inputs": [[n, str(p)] for n, p in test.inputs], "outputs": [[n, str(p)] for n, p in test.outputs],
-            "problem": test.problem}
+            "problem": test.problem, "problem_class": test.problem_class}
 
 
 def _from_json(raw) -> NodeTest | None:
@@ -200,4 +231,5 @@ def _from_json(raw) -> NodeTest | None:
         return None
     return NodeTest(name=raw["name"], model=Path(raw["model"]), opset=raw["opset"], ops=tuple(raw["ops"]),
                     inputs=tuple((n, Path(p)) for n, p in raw["inputs"]),
-                    outputs=tuple((n, Path(p)) for n, p in raw["outputs"]), problem=raw["problem"])
+                    outputs=tuple((n, Path(p)) for n, p in raw["outputs"]), problem=raw["problem"],
+                    problem_class=raw.get("problem_class", "NotFeedable"))
