@@ -33,6 +33,9 @@ RENAMES = {
 # them, and onnx-tf makes ONNX Scan and TfIdfVectorizer such loops). A stacked empty list, the one
 # case the hint decides, is not what a Scan over a static length makes.
 HINT_INPUTS = {"TensorListGetItem": "element_shape", "TensorListStack": "element_shape"}
+# attrs a converted ONNX graph can set off their default with no effect: incompatible_shape_error=false
+# only changes what Equal does with operands that do not broadcast, which ONNX's Equal never has
+INERT_ATTRS = {("Equal", "incompatible_shape_error"), ("NotEqual", "incompatible_shape_error")}
 RESIZE_LOWERED = "ResizeBilinear(half_pixel_centers)->2 MatMul"
 MATMUL_RESHAPED = "BatchMatMulV2(matrix operand)->Reshape+MatMul+Reshape"
 SOFTMAX_2D = "Softmax(N-D)->Reshape+Softmax+Reshape"
@@ -304,7 +307,7 @@ def downgrade(tf, gd, source, target, without=()):
             value = node.attr[attr]
             if attr not in op_def["attrs"]:
                 default = src_def["attrs"].get(attr, {}).get("default")
-                if default is not None and _same(value, _decode(tf, default)):
+                if (node.op, attr) in INERT_ATTRS or default is not None and _same(value, _decode(tf, default)):
                     del node.attr[attr]
                     dropped[attr] = dropped.get(attr, 0) + 1
                 else:
