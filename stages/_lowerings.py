@@ -11,6 +11,8 @@ import numpy as np
 
 import _graphdef
 
+DT_FLOAT, DT_INT32, DT_BOOL = 1, 3, 10
+
 
 def interpolation_matrix(in_size, out_size):
     """[out_size, in_size] weights of half-pixel linear interpolation (TF's HalfPixelScaler)."""
@@ -70,24 +72,59 @@ def _become(node, op, inputs, types):
         node.attr[key].type = dtype
 
 
-def resize_bilinear_half_pixel(tf, gd, node, nodes):
-    """Rewrite `node` (ResizeBilinear, half_pixel_centers) in place as Transpose/Reshape/MatMul; returns
-    None when done, else why it cannot be (the caller refuses the graph with that reason)."""
+def _resize_sizes(tf, node, nodes):
+    """((in height, in width, channels, out height, out width), None) of a half-pixel resize, else
+    (None, why not): the lowerings need them static."""
     from tensorflow.python.framework import tensor_util
     if node.attr["align_corners"].b:
-        return "align_corners and half_pixel_centers together"
+        return None, "align_corners and half_pixel_centers together"
     shape = static_shape(nodes, node.input[0])
     size_node = nodes.get(node.input[1].partition(":")[0])
     if not shape or len(shape) != 4 or any(d < 0 for d in shape[1:]):
-        return "the input's height, width and channels are not static (%s)" % (shape,)
+        return None, "the input's height, width and channels are not static (%s)" % (shape,)
     _, h, w, c = shape
     if size_node is not None and size_node.op == "Const":
         oh, ow = [int(v) for v in tensor_util.MakeNdarray(size_node.attr["value"].tensor)]
     else:                                      # computed from Shape ops: the node's own static output
         out = static_shape(nodes, node.name)
         if not out or len(out) != 4 or min(out[1:3]) < 1:
-            return "the output size is neither a constant nor static"
+            return None, "the output size is neither a constant nor static"
         oh, ow = out[1], out[2]
+    return (h, w, c, oh, ow), None
+
+
+def nearest_indices(in_size, out_size):
+    """The source row of each output row of TF's half-pixel nearest resize (HalfPixelScalerForNN, in
+    float32 as its kernel computes: floor((out + 0.5) * in / out), within the input)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    at = np.floor((np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale)
+    return np.clip(at, 0, in_size - 1).astype(np.int32)
+
+
+def resize_nearest_half_pixel(tf, gd, node, nodes):
+    """ResizeNearestNeighbor with half_pixel_centers (TF >= 1.14) as two GatherV2 of constant source
+    rows and columns, which TF 1.x runs: the same pixels picked, so exact. (what was done, None) or
+    (None, why not)."""
+    sizes, why = _resize_sizes(tf, node, nodes)
+    if why:
+        return None, why
+    h, w, _, oh, ow = sizes
+    p = node.name + "/torch2tf_nearest/"
+    gather = {"Tparams": node.attr["T"].type, "Tindices": DT_INT32, "Taxis": DT_INT32}
+    rows = _op(gd, p + "rows", "GatherV2", [node.input[0], _const(gd, tf, p + "source_rows", nearest_indices(h, oh)),
+                                           _const(gd, tf, p + "axis_h", np.array(1, np.int32))], gather)
+    _become(node, "GatherV2", [rows, _const(gd, tf, p + "source_cols", nearest_indices(w, ow)),
+                               _const(gd, tf, p + "axis_w", np.array(2, np.int32))], gather)
+    return "ResizeNearestNeighbor(half_pixel_centers)->2 GatherV2", None
+
+
+def resize_bilinear_half_pixel(tf, gd, node, nodes):
+    """Rewrite `node` (ResizeBilinear, half_pixel_centers) in place as Transpose/Reshape/MatMul; returns
+    None when done, else why it cannot be (the caller refuses the graph with that reason)."""
+    sizes, why = _resize_sizes(tf, node, nodes)
+    if why:
+        return why
+    h, w, c, oh, ow = sizes
     f32, i32 = tf.float32.as_datatype_enum, tf.int32.as_datatype_enum
     if node.attr["T"].type != f32:
         return "the input is not float32"
@@ -208,7 +245,6 @@ def softmax_2d(tf, gd, node, nodes):
     return True, None
 
 
-DT_FLOAT, DT_INT32, DT_BOOL = 1, 3, 10
 
 
 def select_v2(tf, gd, node, nodes):

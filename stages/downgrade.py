@@ -193,7 +193,7 @@ def _missing(node, dst_ops, version):
 
 def _resize_applies(node, dst_ops, version):
     return "half_pixel_centers" in node.attr and node.attr["half_pixel_centers"].b and \
-        "half_pixel_centers" not in dst_ops.get("ResizeBilinear", {}).get("attrs", {})
+        "half_pixel_centers" not in dst_ops.get(node.op, {}).get("attrs", {})
 
 
 def _fill_applies(node, dst_ops, version):
@@ -229,6 +229,8 @@ def _grouped(tf, node, nodes):
 LOWERINGS = (
     Lowering("ResizeBilinear", _resize_applies,
              lambda tf, gd, node, nodes: _labelled(RESIZE_LOWERED, _lowerings.resize_bilinear_half_pixel(tf, gd, node, nodes)),
+             "half_pixel_centers is not in TensorFlow {version} and cannot be lowered: {why}"),
+    Lowering("ResizeNearestNeighbor", _resize_applies, _lowerings.resize_nearest_half_pixel,
              "half_pixel_centers is not in TensorFlow {version} and cannot be lowered: {why}"),
     Lowering("BatchMatMulV2", _missing, _bmm, "not in TensorFlow {version} and cannot be lowered: {why}"),
     Lowering("SelectV2", _missing, lambda tf, gd, node, nodes: _lowerings.select_v2(tf, gd, node, nodes),

@@ -103,14 +103,14 @@ def test_opset_13_files_and_scan_loops_reach_tf113_through_onnx_tf_110(tmp_path)
     assert all(c["passed"] for c in cells) and len(cells) == 4, cells
 
 
-def test_tf2s_graphs_of_scatters_and_dropout_load_in_tf14(tmp_path):
-    """onnx-tf 1.10's graphs in TF 1.4: a ScatterND (TensorScatterUpdate, lowered to ScatterNd + Select) and
-    an inference Dropout with its ratio given (Equal with incompatible_shape_error=false, an attr TF 1.4
-    lacks and an ONNX graph never needs)."""
-    tests = ["test_scatternd", "test_dropout_default_ratio"]
+def test_tf2s_graphs_of_scatters_dropout_and_nearest_resizes_load_in_tf14(tmp_path):
+    """The modern routes' graphs in TF 1.4: a ScatterND (TensorScatterUpdate, lowered to ScatterNd +
+    Select), an inference Dropout with its ratio given (Equal with incompatible_shape_error=false, an attr
+    TF 1.4 lacks and an ONNX graph never needs), a half-pixel nearest upsampling (two GatherV2)."""
+    tests = ["test_scatternd", "test_dropout_default_ratio", "test_resize_upsample_scales_nearest"]
     out = run_invoke("conformance", "--tests", ",".join(tests), "--targets", "tf1.4",
-                     "--routes", "onnx-tf-1.10-downgrade", "--jobs", "2",
+                     "--routes", "onnx-tf-1.10-downgrade,onnx2tf-downgrade", "--jobs", "2",
                      env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     cells = json.loads((tmp_path / "conformance" / "results.json").read_text())["cells"]
-    assert {c["test"]: c["passed"] for c in cells} == {t: True for t in tests}, cells
+    assert {t: any(c["passed"] for c in cells if c["test"] == t) for t in tests} == {t: True for t in tests}, cells

@@ -273,3 +273,12 @@ def test_scatters_and_gather_elements_reach_tf14_through_scatter_nd(tmp_path):
     _, rep = pipeline_on_onnx(tmp_path, model, "scatters", "tf1.4", "--route", "onnx-tf-1.10-downgrade")
     assert rep.verify.passed and not rep.verify.weak and rep.verify.versions["tensorflow"] == "1.4.1"
     assert rep.downgrade["renamed"].get("TensorScatterUpdate->ScatterNd+Select", 0) == 3, rep.downgrade
+
+
+def test_nearest_source_rows_are_tfs_half_pixel_ones():
+    """TF's half-pixel nearest kernel: source = min(floor((out + 0.5) * in / out), in - 1), in float32."""
+    from _lowerings import nearest_indices
+    assert nearest_indices(2, 4).tolist() == [0, 0, 1, 1]
+    assert nearest_indices(4, 2).tolist() == [1, 3]
+    assert nearest_indices(3, 7).tolist() == [0, 0, 1, 1, 1, 2, 2]
+    assert nearest_indices(5, 3).tolist() == [0, 2, 4]
