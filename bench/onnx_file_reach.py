@@ -35,7 +35,8 @@ def write_configs(folder: Path) -> int:
     from torch2tf.run.stagerun import StageRunner
     from torch2tf.settings import Settings
     settings = Settings()
-    spec, env = StageRunner(settings)._env(load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir).default_export)
+    compat = load_compat(settings.configs_dir / "compat.yaml", settings.envs_dir)
+    spec, env = StageRunner(settings)._env(compat.default_export)
     store.build(spec, settings)
     count = 0
     for part in find_suite(env.path, "pytorch"):
@@ -81,7 +82,8 @@ def main() -> None:
                 row["wall_seconds"] = round(time.perf_counter() - t0, 1)
                 rows.append(row)
     for row in rows:
-        print(f"{row['target']:<7} {row['verified']}/{row['files']} verified  routes {row['routes']}  ({row['seconds']:.0f}s)")
+        print(f"{row['target']:<7} {row['verified']}/{row['files']} verified  routes {row['routes']}  "
+              f"({row['seconds']:.0f}s)")
         for f in row["failures"]:
             print(f"    {f['name']}: {f['class']}: {f['message']}")
     record("onnx_file_reach", {"rows": rows})

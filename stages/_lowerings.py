@@ -344,11 +344,13 @@ def tensor_scatter_update(tf, gd, node, nodes):
     p = node.name + "/torch2tf_scatter/"
     shape = _op(gd, p + "shape", "Shape", [tensor], {"T": dtype, "out_type": index_type})
     values = _op(gd, p + "values", "ScatterNd", [indices, updates, shape], {"T": dtype, "Tindices": index_type})
-    ones = _op(gd, p + "ones", "Fill", [_op(gd, p + "updates_shape", "Shape", [updates], {"T": dtype, "out_type": DT_INT32}),
-                                         _const(gd, tf, p + "one", np.array(1.0, np.float32))], {"T": DT_FLOAT})
+    updates_shape = _op(gd, p + "updates_shape", "Shape", [updates], {"T": dtype, "out_type": DT_INT32})
+    ones = _op(gd, p + "ones", "Fill", [updates_shape, _const(gd, tf, p + "one", np.array(1.0, np.float32))],
+               {"T": DT_FLOAT})
     hits = _op(gd, p + "hits", "ScatterNd", [indices, ones, shape], {"T": DT_FLOAT, "Tindices": index_type})
     hit = _op(gd, p + "hit", "Greater", [hits, _const(gd, tf, p + "zero", np.array(0.0, np.float32))], {"T": DT_FLOAT})
-    count = _op(gd, p + "count", "Maximum", [hits, _const(gd, tf, p + "floor", np.array(1.0, np.float32))], {"T": DT_FLOAT})
+    count = _op(gd, p + "count", "Maximum", [hits, _const(gd, tf, p + "floor", np.array(1.0, np.float32))],
+                {"T": DT_FLOAT})
     count = _op(gd, p + "count_cast", "Cast", [count], {"SrcT": DT_FLOAT, "DstT": dtype})
     mean = _op(gd, p + "mean", "Div", [values, count], {"T": dtype})
     _become(node, "Select", [hit, mean, tensor], {"T": dtype})

@@ -94,7 +94,8 @@ def test_opset_13_files_and_scan_loops_reach_tf113_through_onnx_tf_110(tmp_path)
     written out as its function body, whose NegativeLogLikelihoodLoss is written out in turn, and whose
     Sub-13 / Transpose-13 / Shape-13 the opset step carries to 12 as they are. A Scan, a TF 2 loop over
     TensorLists, loads in TF 1.13 once downgrade drops the element_shape inputs TF 1.14 added."""
-    out = run_invoke("conformance", "--tests", "test_squeeze,test_unsqueeze_axis_0,test_sce_mean_weight_ii_3d,test_scan_sum",
+    out = run_invoke("conformance", "--tests",
+                     "test_squeeze,test_unsqueeze_axis_0,test_sce_mean_weight_ii_3d,test_scan_sum",
                      "--targets", "tf1.13",
                      "--routes", "onnx-tf-1.10-downgrade", "--jobs", "2",
                      env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})

@@ -13,6 +13,7 @@ from torch2tf.errors import ConfigError
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CAUSE_CHARS = 160
+SUITE_CLASSES = ("NotFeedable", "RandomReference")     # the test's data cannot be fed or compared
 
 
 def compact(results: dict, causes: bool = True) -> dict:
@@ -130,13 +131,14 @@ def render(after: dict, before: dict | None) -> str:
 def miss_kind(group: list[dict]) -> tuple[str, str]:
     """Why no route of a target passes a test, as a kind and its words: "runtime" when a route's graph
     needs an op this TensorFlow does not have (the op named), "suite" when the test's data cannot be fed
-    (strings, no inputs) or its reference is a random draw, else "converters" (the runtime could express it; no converter does)."""
+    (strings, no inputs) or its reference is a random draw, else "converters" (the runtime could
+    express it; no converter does)."""
     for c in group:
         if c["error_class"] == "UnsupportedInTarget":
             cause = c["cause"]
             return "runtime", (cause[len("lacks "):].split(": ", 1)[0] if cause.startswith("lacks ") else runtime_lacks(cause))
     for c in group:
-        if c["error_class"] in ("NotFeedable", "RandomReference") or (c["step"] == "config" and "0 inputs" in c["cause"]):
+        if c["error_class"] in SUITE_CLASSES or (c["step"] == "config" and "0 inputs" in c["cause"]):
             return "suite", c["cause"][:60]
     return "converters", ""
 
@@ -148,7 +150,8 @@ def _per_target(cells, targets, n, before) -> list[str]:
            "A miss is the runtime's when a route's graph needs an op (or an op for an element type) this "
            "TensorFlow does not have; the suite's "
            "when the test's data cannot be fed (strings, no inputs) or its reference is a random draw "
-           "(training Dropout); else the converters' (the runtime could express it). *Expressible* = all tests but the runtime's and the suite's misses.", ""]
+           "(training Dropout); else the converters' (the runtime could express it). *Expressible* = all "
+           "tests but the runtime's and the suite's misses.", ""]
     then = passing_by_target(_cells(before)) if before else None
     head = "| target | pass | misses: runtime (ops) | suite | converters | pass / expressible |"
     if then is not None:
