@@ -342,6 +342,11 @@ def tensor_scatter_update(tf, gd, node, nodes):
     index_type = node.attr["Tindices"].type
     tensor, indices, updates = node.input[:3]
     p = node.name + "/torch2tf_scatter/"
+    flat, why = _linear_indices(tf, gd, nodes, tensor, indices, node.attr["Tindices"].type, dtype, p)
+    if why:
+        return None, why
+    if flat:
+        tensor, indices, back = flat
     shape = _op(gd, p + "shape", "Shape", [tensor], {"T": dtype, "out_type": index_type})
     values = _op(gd, p + "values", "ScatterNd", [indices, updates, shape], {"T": dtype, "Tindices": index_type})
     updates_shape = _op(gd, p + "updates_shape", "Shape", [updates], {"T": dtype, "out_type": DT_INT32})
@@ -353,8 +358,56 @@ def tensor_scatter_update(tf, gd, node, nodes):
                 {"T": DT_FLOAT})
     count = _op(gd, p + "count_cast", "Cast", [count], {"SrcT": DT_FLOAT, "DstT": dtype})
     mean = _op(gd, p + "mean", "Div", [values, count], {"T": dtype})
-    _become(node, "Select", [hit, mean, tensor], {"T": dtype})
-    return "TensorScatterUpdate->ScatterNd+Select", None
+    if not flat:
+        _become(node, "Select", [hit, mean, tensor], {"T": dtype})
+        return "TensorScatterUpdate->ScatterNd+Select", None
+    chosen = _op(gd, p + "select", "Select", [hit, mean, tensor], {"T": dtype})
+    _become(node, "Reshape", [chosen, _const(gd, tf, p + "shape_back", np.array(back, np.int32))],
+            {"T": dtype, "Tshape": DT_INT32})
+    return "TensorScatterUpdate->ScatterNd+Select(linear indices)", None
+
+
+# TF 1.4's ScatterNd / GatherNd: "Only indices.shape[-1] values between 1 and 5 are currently supported"
+ND_MAX_DIMS = 5
+
+
+def gather_nd_wide(tf, gd, node, nodes):
+    """GatherNd whose indices address more than ND_MAX_DIMS dims (onnx-tf's GatherElements on a rank-7
+    loss input) as GatherNd over linear indices into the flattened params. (what was done, None) or
+    (None, why not)."""
+    p = node.name + "/torch2tf_gather/"
+    flat, why = _linear_indices(tf, gd, nodes, node.input[0], node.input[1], node.attr["Tindices"].type,
+                                node.attr["Tparams"].type, p)
+    if why or not flat:
+        return None, why
+    node.input[0], node.input[1] = flat[0], flat[1]
+    return "GatherNd(linear indices)", None
+
+
+def _linear_indices(tf, gd, nodes, tensor, indices, index_type, dtype, p):
+    """((flattened tensor, linear indices, the tensor's shape), None) when the indices address more
+    dims than TF 1.4's ScatterNd / GatherNd take: the first K dims are flattened into one, and each
+    index row becomes its row-major offset there (an exact renumbering). (None, None) when not
+    needed; (None, why) when the shapes are not static."""
+    index_shape = static_shape(nodes, indices)
+    depth = index_shape[-1] if index_shape else -1
+    if 0 <= depth <= ND_MAX_DIMS:
+        return None, None
+    shape = static_shape(nodes, tensor)
+    if depth < 0 or shape is None or any(d < 0 for d in shape[:depth]):
+        return None, ("TF 1.4 indexes at most %d dims; the indices (%s) or the tensor (%s) are not "
+                      "static to renumber them" % (ND_MAX_DIMS, index_shape, shape))
+    index_dtype = tf.as_dtype(index_type)
+    strides = np.array([int(np.prod(shape[k + 1:depth])) for k in range(depth)], index_dtype.as_numpy_dtype)
+    typed = {"T": index_dtype.as_datatype_enum}
+    offsets = _op(gd, p + "offsets", "Mul", [indices, _const(gd, tf, p + "strides", strides)], typed)
+    linear = _op(gd, p + "linear", "Sum", [offsets, _const(gd, tf, p + "last_axis", np.array([-1], np.int32))],
+                 dict(typed, Tidx=DT_INT32))
+    gd.node[-1].attr["keep_dims"].b = True
+    flat_shape = np.array([int(np.prod(shape[:depth]))] + list(shape[depth:]), np.int32)
+    flat = _op(gd, p + "flat", "Reshape", [tensor, _const(gd, tf, p + "flat_shape", flat_shape)],
+               {"T": dtype, "Tshape": DT_INT32})
+    return (flat, linear, shape), None
 
 
 def int32_operand(gd, node, index, type_attr, drop_attr):

@@ -248,6 +248,9 @@ LOWERINGS = (
     Lowering("MatrixDiagV3", _missing, _lowerings.matrix_diag_v3, "not in TensorFlow {version} and cannot be lowered: {why}"),
     Lowering("TensorScatterUpdate", _missing, _lowerings.tensor_scatter_update,
              "not in TensorFlow {version} and cannot be lowered: {why}"),
+    # TF 1.4's GatherNd indexes at most 5 dims (1.13's more: seen with the rank-7 loss tests)
+    Lowering("GatherNd", lambda node, dst_ops, version: _version(version) < (1, 13), _lowerings.gather_nd_wide,
+             "cannot be expressed in TensorFlow {version}: {why}"),
     Lowering("Tile", lambda node, dst_ops, version: _lowerings.int64_tile_needs_cast(node, version),
              lambda tf, gd, node, nodes: _lowerings.int32_operand(gd, node, 1, "Tmultiples", False),
              "int64 multiples cannot be lowered: {why}"),

@@ -107,8 +107,10 @@ def test_opset_13_files_and_scan_loops_reach_tf113_through_onnx_tf_110(tmp_path)
 def test_tf2s_graphs_of_scatters_dropout_and_nearest_resizes_load_in_tf14(tmp_path):
     """The modern routes' graphs in TF 1.4: a ScatterND (TensorScatterUpdate, lowered to ScatterNd +
     Select), an inference Dropout with its ratio given (Equal with incompatible_shape_error=false, an attr
-    TF 1.4 lacks and an ONNX graph never needs), a half-pixel nearest upsampling (two GatherV2)."""
-    tests = ["test_scatternd", "test_dropout_default_ratio", "test_resize_upsample_scales_nearest"]
+    TF 1.4 lacks and an ONNX graph never needs), a half-pixel nearest upsampling (two GatherV2), and a
+    rank-7 loss whose GatherNd indexes 7 dims (TF 1.4 takes 5: renumbered into the flattened tensor)."""
+    tests = ["test_scatternd", "test_dropout_default_ratio", "test_resize_upsample_scales_nearest",
+             "test_nllloss_NCd1d2d3d4d5_none_no_weight"]
     out = run_invoke("conformance", "--tests", ",".join(tests), "--targets", "tf1.4",
                      "--routes", "onnx-tf-1.10-downgrade,onnx2tf-downgrade", "--jobs", "2",
                      env_overrides={"INVOKE_TORCH2TF_ARTIFACTS": str(tmp_path)})
