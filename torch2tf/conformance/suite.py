@@ -58,14 +58,21 @@ def _opset(model) -> int | None:
     return max(versions) if versions else None
 
 
+def _tensor(pb: Path):
+    """A test_data_set .pb as its TensorProto; None when the test has no such file."""
+    import onnx
+    if not pb.is_file():
+        return None
+    tensor = onnx.TensorProto()
+    tensor.ParseFromString(pb.read_bytes())
+    return tensor
+
+
 def _tensor_file(pb: Path, npy: Path) -> str:
     """One test_data_set .pb (a TensorProto) as .npy; '' or why it cannot be."""
     import numpy as np
-    import onnx
     from onnx import numpy_helper
-    tensor = onnx.TensorProto()
-    tensor.ParseFromString(pb.read_bytes())
-    array = numpy_helper.to_array(tensor)
+    array = numpy_helper.to_array(_tensor(pb))
     if array.dtype.kind in "OSU":
         return f"{pb.name} holds strings"
     if not npy.exists():
@@ -101,17 +108,14 @@ ATTRIBUTES_AS_INPUTS = {"ReduceSum": 1, "Split": 1, "Squeeze": 1, "Unsqueeze": 1
 
 def _constant_operands(model, directory: Path) -> list[str]:
     """Fold the graph inputs that feed an ATTRIBUTES_AS_INPUTS slot into initializers, in place."""
-    import onnx
     slots = {n.input[i] for n in model.graph.node for op, i in ATTRIBUTES_AS_INPUTS.items()
              if n.op_type == op and len(n.input) > i and n.input[i]}
     inputs = [v.name for v in model.graph.input]
     folded = []
     for name in slots & set(inputs):
-        pb = directory / "test_data_set_0" / f"input_{inputs.index(name)}.pb"
-        if not pb.is_file():
+        tensor = _tensor(directory / "test_data_set_0" / f"input_{inputs.index(name)}.pb")
+        if tensor is None:
             continue
-        tensor = onnx.TensorProto()
-        tensor.ParseFromString(pb.read_bytes())
         tensor.name = name
         model.graph.initializer.append(tensor)
         folded.append(name)
@@ -166,18 +170,13 @@ def read_test(directory: Path, data_dir: Path) -> NodeTest | None:
 def _random_reference(model, directory: Path, positions: dict[str, int]) -> str:
     """Why the expected outputs cannot be matched, when they come from a random draw: a Dropout in
     training mode with a ratio above 0 drops by numpy's generator, which no runtime repeats."""
-    import onnx
     from onnx import numpy_helper
+    initializers = {t.name: t for t in model.graph.initializer}
 
     def value(name: str, default):
-        if name in {t.name for t in model.graph.initializer}:
-            return numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == name))
-        pb = directory / "test_data_set_0" / f"input_{positions.get(name, -1)}.pb"
-        if not name or not pb.is_file():
-            return default
-        tensor = onnx.TensorProto()
-        tensor.ParseFromString(pb.read_bytes())
-        return numpy_helper.to_array(tensor)
+        tensor = initializers.get(name) or (
+            _tensor(directory / "test_data_set_0" / f"input_{positions[name]}.pb") if name in positions else None)
+        return default if tensor is None else numpy_helper.to_array(tensor)
 
     for node in model.graph.node:
         if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
