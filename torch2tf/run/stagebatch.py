@@ -130,7 +130,8 @@ class _Harvest:
 
     def __init__(self, runner: StageRunner, stage: str, env_name: str, items: list[_Pending], progress: Path,
                  outcomes: dict[str, Outcome]):
-        self.args, self.items, self.progress, self.outcomes, self.next = (runner, stage, env_name), items, progress, outcomes, 0
+        self.args = (runner, stage, env_name)
+        self.items, self.progress, self.outcomes, self.next = items, progress, outcomes, 0
 
     def __call__(self) -> bool:
         current = _current(self.progress)
